@@ -1,0 +1,40 @@
+"""Django app config: a plain Django app, and an Open edX plugin through ``plugin_app``.
+
+At ``ready()`` the receivers of every enabled sink are connected. Nothing here may raise into
+the host: a failure is logged and the LMS/CMS starts without the sink.
+"""
+
+import logging
+
+from django.apps import AppConfig
+
+log = logging.getLogger(__name__)
+
+
+class EventSinksConfig(AppConfig):
+    """Open edX plugin app: settings for common and production, receivers connected at ready()."""
+
+    name = "event_sinks"
+    verbose_name = "Event sinks (ClickHouse)"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    plugin_app = {
+        "settings_config": {
+            "lms.djangoapp": {
+                "common": {"relative_path": "settings.common"},
+                "production": {"relative_path": "settings.production"},
+            },
+            "cms.djangoapp": {
+                "common": {"relative_path": "settings.common"},
+                "production": {"relative_path": "settings.production"},
+            },
+        },
+    }
+
+    def ready(self):
+        try:
+            from .handlers import connect_all
+
+            connect_all()
+        except Exception:  # the host must start even if a sink is broken
+            log.exception("event_sinks: could not connect sink receivers; sinks will not be triggered")

@@ -1,0 +1,86 @@
+"""Dispatch strategies: when a triggered key actually gets dumped.
+
+``sync`` dumps in the caller's thread; ``on_commit`` waits for the surrounding database
+transaction to commit (nothing happens if it rolls back) and dumps each dirty key once, however
+many signals marked it; ``celery`` is added by :mod:`event_sinks.tasks` when Celery is installed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+
+from .conf import get_settings
+from .sink import Sink
+
+log = logging.getLogger(__name__)
+
+
+def dump_now(sink: Sink, keys: Iterable[str], *, delete: bool = False) -> None:
+    """Dump (or tombstone) ``keys`` right away; errors are logged, never raised to the caller."""
+    from .runner import Dumper, dump
+
+    keys = list(keys)
+    try:
+        if delete:
+            dumper = Dumper(sink)
+            dumper.ensure_schema()
+            for key in keys:
+                dumper.delete_key(sink.normalize_key(key))
+        else:
+            summary = dump(sink, keys)
+            for failure in summary.failed:
+                log.error("event_sinks: dump of %s %r failed: %s", sink.name, failure.key, failure.error)
+    except Exception:
+        log.exception("event_sinks: dispatch of %s %s failed", sink.name, keys)
+
+
+class _Pending(threading.local):
+    """Keys marked dirty in the current transaction, per thread: {(sink name, delete): {key, ...}}."""
+
+    def __init__(self):
+        self.keys: dict[tuple[str, bool], set[str]] = {}
+
+
+_pending = _Pending()
+
+
+def _flush() -> None:
+    from .registry import get_sink
+
+    batch, _pending.keys = _pending.keys, {}
+    for (name, delete), keys in batch.items():
+        dump_now(get_sink(name), sorted(keys), delete=delete)
+
+
+def _flush_scheduled(connection) -> bool:
+    """Whether our flush still waits in this transaction's on_commit list.
+
+    Django drops on_commit callbacks when a transaction rolls back and offers no rollback hook, so
+    a missing callback is how we learn that the keys pending from a rolled-back transaction must go.
+    """
+    return any(entry[1] is _flush for entry in connection.run_on_commit)
+
+
+def dispatch(sink: Sink, keys: Iterable[str], *, delete: bool = False) -> None:
+    """Schedule ``keys`` of ``sink`` with the strategy in EVENT_SINKS["DISPATCH"]."""
+    strategy = get_settings().dispatch
+    keys = list(keys)
+    if strategy == "sync":
+        dump_now(sink, keys, delete=delete)
+    elif strategy == "on_commit":
+        from django.db import transaction
+
+        connection = transaction.get_connection()
+        if not connection.in_atomic_block:
+            dump_now(sink, keys, delete=delete)
+            return
+        if not _flush_scheduled(connection):
+            _pending.keys = {}  # left over from a transaction that rolled back
+            connection.on_commit(_flush)
+        _pending.keys.setdefault((sink.name, delete), set()).update(keys)
+    else:  # "celery"
+        from .tasks import enqueue
+
+        enqueue(sink, keys, delete=delete)

@@ -1,0 +1,72 @@
+"""Signal receivers: turn a trigger's signal into a dispatch of the sink's key.
+
+Receivers accept both call shapes: edx-platform's Django signals (``sender``, ``course_key``) and
+openedx-events (``signal, sender, <data>, metadata, from_event_bus, **kwargs``). A receiver never
+raises into the sender: a publish must go on whatever happens to the sink.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .registry import registry
+from .sink import Sink
+from .triggers import Trigger
+
+log = logging.getLogger(__name__)
+
+#: (sink name, signal path) pairs already connected, so ready() running twice connects once.
+_connected: dict[tuple[str, str], object] = {}
+
+
+def make_receiver(sink: Sink, trigger: Trigger):
+    """A receiver for ``trigger`` of ``sink`` that logs instead of raising."""
+
+    def receiver(sender=None, **kwargs):
+        key = None
+        try:
+            from .conf import get_settings
+
+            if not get_settings().sink_enabled(sink.name, sink.pii):
+                log.debug("event_sinks: %s is disabled; ignoring %s", sink.name, trigger.signal)
+                return
+            key = trigger.key(kwargs)
+            if key is None:
+                log.debug("event_sinks: %s: %s carried no key; ignored", sink.name, trigger.signal)
+                return
+            key = sink.normalize_key(str(key))
+            from .dispatch import dispatch
+
+            dispatch(sink, [key], delete=trigger.delete)
+        except Exception:
+            log.exception("event_sinks: %s failed to handle %s for key %r", sink.name, trigger.signal, key)
+
+    receiver.__name__ = f"event_sinks_{sink.name}_receiver"
+    return receiver
+
+
+def connect_all() -> int:
+    """Connect the triggers of every registered sink whose signal exists here; returns how many."""
+    count = 0
+    for sink in registry.all():
+        for trigger in sink.triggers:
+            if (sink.name, trigger.signal) in _connected:
+                continue
+            try:
+                signal = trigger.resolve_signal()
+            except (ImportError, AttributeError):
+                log.debug("event_sinks: %s: signal %s is not available here", sink.name, trigger.signal)
+                continue
+            receiver = make_receiver(sink, trigger)
+            signal.connect(receiver, weak=False, dispatch_uid=f"event_sinks.{sink.name}.{trigger.signal}")
+            _connected[(sink.name, trigger.signal)] = (signal, receiver)
+            count += 1
+    log.info("event_sinks: connected %d receivers for %s", count, ", ".join(registry.names()) or "no sinks")
+    return count
+
+
+def disconnect_all() -> None:
+    """Disconnect every receiver connected by :func:`connect_all` (tests)."""
+    for (name, path), (signal, _receiver) in list(_connected.items()):
+        signal.disconnect(dispatch_uid=f"event_sinks.{name}.{path}")
+    _connected.clear()

@@ -1,0 +1,1 @@
+"""Open edX plugin settings (``plugin_app["settings_config"]``)."""

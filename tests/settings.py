@@ -1,0 +1,14 @@
+"""Django settings for the test suite: a real SQLite database, the app installed as in a host."""
+
+SECRET_KEY = "event-sinks-tests"
+USE_TZ = True
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "openedx_events",
+    "event_sinks",
+]
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+# The conftest points DSN at a per-session data directory and DATABASE at a per-test database.
+EVENT_SINKS = {"DISPATCH": "sync"}
+LOGGING_CONFIG = None

@@ -1,0 +1,111 @@
+"""The dump model's invariants, against a real engine (embedded, then over HTTP)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from event_sinks import dump
+from event_sinks.runner import Dumper
+from event_sinks.errors import DumpError
+
+from . import sample_sink
+
+
+def current(engine, doc=None):
+    sql = f"SELECT doc, position, word, is_long, seen_at FROM `{engine.database}`.test_words"
+    params = {}
+    if doc:
+        sql += " WHERE doc = {doc:String}"
+        params["doc"] = doc
+    return engine.query(sql + " ORDER BY doc, position", params)
+
+
+def all_dump_rows(engine, doc):
+    return engine.query(
+        f"SELECT count(), uniqExact(dump_id) FROM `{engine.database}`.test_words_dumps WHERE doc = {{d:String}}",
+        {"d": doc},
+    )[0]
+
+
+def test_rows_round_trip_with_their_types(engine, words):
+    sample_sink.SOURCE["alpha"] = ["zéro", "it's", 'say "hi"', "line\nbreak", "back\\slash", "长城", "🎓emoji!"]
+    summary = dump("test_words", ["alpha"], engine=engine)
+    assert summary.count("dumped") == 1 and summary.rows == 7
+    rows = current(engine)
+    assert [r[2] for r in rows] == sample_sink.SOURCE["alpha"]
+    assert rows[0] == ("alpha", 0, "zéro", False, None)
+    # DateTime64(6, 'UTC') keeps microseconds; the driver returns naive UTC datetimes.
+    assert rows[1][4].replace(tzinfo=None) == datetime(2026, 1, 1, 12, 0, 1, 123456)
+    assert rows[6][3] is True
+    # Every row of one dump carries one dump id, one time and the source version (invariant 1).
+    meta = engine.query(
+        f"SELECT uniqExact(dump_id), uniqExact(dumped_at), any(source_version) FROM `{engine.database}`.test_words"
+    )
+    assert meta[0][:2] == (1, 1)
+    assert meta[0][2] == words.version("alpha")
+
+
+def test_crash_mid_stream_keeps_previous_dump_and_hides_the_partial_one(engine, words):
+    sample_sink.SOURCE["doc"] = [f"w{i}" for i in range(25)]
+    dump("test_words", ["doc"], engine=engine, batch_size=10)
+    before = current(engine)
+    assert len(before) == 25
+
+    sample_sink.SOURCE["doc"] = [f"new{i}" for i in range(25)]
+    sample_sink.FAIL_AFTER["doc"] = 17  # two batches of 10 would be written: the first one is
+    with pytest.raises(DumpError, match="broke at word 17"):
+        Dumper(words, engine, batch_size=10).dump_key("doc")
+    assert current(engine) == before
+    count, dumps = all_dump_rows(engine, "doc")
+    assert (count, dumps) == (35, 2)  # the partial batch is stored, but invisible
+
+    # The summary API reports the failure instead of raising, and the next run completes.
+    summary = dump("test_words", ["doc"], engine=engine, batch_size=10)
+    assert summary.count("failed") == 1 and "broke at word 17" in summary.failed[0].error
+    del sample_sink.FAIL_AFTER["doc"]
+    dump("test_words", ["doc"], engine=engine, batch_size=10)
+    assert [r[2] for r in current(engine)] == sample_sink.SOURCE["doc"]
+
+
+def test_retry_does_not_duplicate(engine, words):
+    sample_sink.SOURCE["doc"] = ["a", "b", "c"]
+    for _ in range(3):
+        dump("test_words", ["doc"], engine=engine)
+    assert [r[2] for r in current(engine)] == ["a", "b", "c"]
+
+
+def test_newer_dump_replaces_content_and_tombstone_removes_key(engine, words):
+    sample_sink.SOURCE.update(one=["a", "b", "c", "d"], two=["x", "y"])
+    dump("test_words", engine=engine)  # keys() -> both
+    sample_sink.SOURCE["one"] = ["a", "d"]  # b and c vanished
+    dump("test_words", ["one"], engine=engine)
+    assert [(r[0], r[2]) for r in current(engine)] == [("one", "a"), ("one", "d"), ("two", "x"), ("two", "y")]
+    Dumper(words, engine).delete_key("two")
+    assert [r[0] for r in current(engine)] == ["one", "one"]
+    assert Dumper(words, engine).current_versions() == {"one": words.version("one")}
+
+
+def test_retention_removes_superseded_dumps(engine, words):
+    sample_sink.SOURCE["doc"] = ["a", "b"]
+    for _ in range(4):
+        dump("test_words", ["doc"], engine=engine)
+    assert all_dump_rows(engine, "doc") == (2, 1)
+
+
+def test_skip_unchanged_uses_source_version(engine, words):
+    sample_sink.SOURCE.update(one=["a"], two=["b"])
+    first = dump("test_words", engine=engine, skip_unchanged=True)
+    assert first.count("dumped") == 2
+    sample_sink.SOURCE["two"] = ["b", "c"]
+    second = dump("test_words", engine=engine, skip_unchanged=True)
+    assert [(r.key, r.status) for r in second.results] == [("one", "skipped"), ("two", "dumped")]
+
+
+def test_a_bad_key_fails_alone(engine, words):
+    sample_sink.SOURCE["good"] = ["a"]
+    summary = dump("test_words", ["not a key!", "good"], engine=engine)
+    assert [r.status for r in summary.results] == ["failed", "dumped"]
+    assert "must be an identifier" in summary.results[0].error
+    assert "1 dumped" in str(summary) and "1 failed" in str(summary)
