@@ -12,3 +12,4 @@ DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memor
 # The conftest points DSN at a per-session data directory and DATABASE at a per-test database.
 EVENT_SINKS = {"DISPATCH": "sync"}
 LOGGING_CONFIG = None
+TIME_ZONE = "UTC"
