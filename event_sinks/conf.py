@@ -45,6 +45,9 @@ DEFAULTS: dict[str, Any] = {
     "CELERY_MAX_RETRIES": 8,
     # Seconds during which repeated triggers of one key collapse into a single dump.
     "COALESCE_SECONDS": 2.0,
+    # Course sinks outside Open edX: OLX exports (folders, .tar.gz, or folders of them) to read
+    # courses from. Inside Open edX, leave empty: courses come from the modulestore.
+    "OLX_PATHS": [],
 }
 
 
@@ -64,6 +67,7 @@ class Settings:
     celery_queue: str | None
     celery_max_retries: int
     coalesce_seconds: float
+    olx_paths: tuple[str, ...] = ()
 
     def sink_enabled(self, name: str, pii: bool = False) -> bool:
         """Whether the sink ``name`` is switched on: default on, except for PII sinks."""
@@ -133,6 +137,7 @@ def _validate(raw: Mapping[str, Any]) -> Settings:
         celery_queue=raw["CELERY_QUEUE"],
         celery_max_retries=int(raw["CELERY_MAX_RETRIES"]),
         coalesce_seconds=float(raw["COALESCE_SECONDS"]),
+        olx_paths=tuple(str(p) for p in raw["OLX_PATHS"] or ()),
     )
 
 

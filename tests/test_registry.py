@@ -75,7 +75,7 @@ def test_third_party_sink_is_found_dumped_and_listed(plugins, embedded, caplog):
     # The broken plugin is skipped with a log line naming its distribution; the others load.
     assert "broken" not in registry.names()
     assert any("broken_plugin 1.0" in r.getMessage() and "not installed" in r.getMessage() for r in caplog.records)
-    assert [f.distribution for f in registry.failures] == ["broken_plugin 1.0"]
+    assert "broken_plugin 1.0" in [f.distribution for f in registry.failures]
 
     summary = dump("colors")
     assert summary.count("dumped") == 2 and summary.rows == 3

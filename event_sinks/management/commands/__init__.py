@@ -1,0 +1,1 @@
+"""dump_sink, sink_schema, list_sinks, show, query, demo."""

@@ -1,0 +1,41 @@
+"""Helpers shared by the commands: sink lookup with CommandError, OLX sources, engine errors."""
+
+from __future__ import annotations
+
+from django.core.management.base import CommandError
+
+from ...errors import EventSinksError, UnknownSinkError
+from ...registry import get_sink
+
+
+def sink_or_error(name: str):
+    """The sink ``name``, or a CommandError listing the known sinks."""
+    try:
+        return get_sink(name)
+    except UnknownSinkError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def add_olx_arguments(parser) -> None:
+    """--olx PATH (repeatable), --course-key, --strict: read courses from OLX exports."""
+    parser.add_argument(
+        "--olx", action="append", metavar="PATH", default=[],
+        help="read courses from OLX: an export folder, a .tar.gz, or a folder of them (repeatable)",
+    )
+    parser.add_argument("--course-key", help="with one --olx export: dump it under this course key")
+    parser.add_argument("--strict", action="store_true", help="fail on a broken export instead of skipping parts")
+
+
+def install_olx_source(options) -> None:
+    """Install the OLX course source when --olx was given."""
+    if not options.get("olx"):
+        if options.get("course_key"):
+            raise CommandError("--course-key needs --olx PATH")
+        return
+    from ...sinks.course_source import OlxSource, set_course_source
+
+    try:
+        set_course_source(OlxSource(options["olx"], course_key=options.get("course_key"),
+                                    strict=options.get("strict", False)))
+    except EventSinksError as exc:
+        raise CommandError(str(exc)) from exc

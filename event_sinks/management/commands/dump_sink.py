@@ -1,0 +1,162 @@
+"""``manage.py dump_sink SINK [KEY ...]``: dump any sink - backfill, repair, or look at the rows.
+
+Examples::
+
+    manage.py dump_sink course_outline --all                 # backfill every course (skips unchanged)
+    manage.py dump_sink course_outline course-v1:A+B+C --force
+    manage.py dump_sink block_relationships --all --dry-run --format jsonl --limit 2
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ...errors import EventSinksError
+from ...registry import registry
+from ...runner import DumpResult, dump
+from ._common import add_olx_arguments, install_olx_source, sink_or_error
+from ._table import format_table
+
+
+class Progress:
+    """A progress line on a terminal, periodic plain lines otherwise."""
+
+    def __init__(self, stream, total: int | None, every: float = 5.0):
+        self.stream, self.total, self.every = stream, total, every
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.done = self.rows = 0
+        self.started = self.last = time.monotonic()
+
+    def __call__(self, result: DumpResult) -> None:
+        self.done += 1
+        self.rows += result.rows
+        now = time.monotonic()
+        if result.status == "failed":
+            self._line(f"FAILED {result.key}: {result.error}", newline=True)
+        if self.tty or now - self.last >= self.every or self.done == self.total:
+            self.last = now
+            of = f"/{self.total}" if self.total is not None else ""
+            rate = self.rows / (now - self.started) if now > self.started else 0
+            self._line(f"{self.done}{of} keys, {self.rows} rows, {rate:,.0f} rows/s - last: {result.key}",
+                       newline=not self.tty)
+
+    def _line(self, text: str, newline: bool) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K" + text + ("\n" if newline else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self.done:
+            self.stream.write("\n")
+
+
+class Command(BaseCommand):
+    """Dump keys of one sink: explicit keys, or --all from the sink's own key listing."""
+
+    help = "Dump a sink's rows to ClickHouse for the given keys, or --all (backfill, repair, dry run)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("sink", nargs="?", help="sink name (see --list)")
+        parser.add_argument("keys", nargs="*", metavar="KEY", help="keys to dump (e.g. course keys)")
+        parser.add_argument("--list", action="store_true", help="list the sinks and exit")
+        parser.add_argument("--all", action="store_true", help="dump every key the sink lists")
+        parser.add_argument("--skip", nargs="+", default=[], metavar="KEY", help="keys to leave out")
+        parser.add_argument("--force", action="store_true", help="dump keys even when their source is unchanged")
+        parser.add_argument("--limit", type=int, help="dump at most N keys")
+        parser.add_argument("--batch-size", type=int, help="rows per insert (default: EVENT_SINKS BATCH_SIZE)")
+        parser.add_argument("--dry-run", action="store_true", help="read and serialize, write nothing")
+        parser.add_argument("--format", choices=["table", "csv", "jsonl"],
+                            help="with --dry-run: print the rows to stdout in this format")
+        add_olx_arguments(parser)
+
+    def handle(self, *args, **options):
+        if options["list"]:
+            from django.core.management import call_command
+
+            call_command("list_sinks", stdout=self.stdout)
+            return
+        if not options["sink"]:
+            raise CommandError(f"name a sink to dump; known sinks: {', '.join(registry.names())}")
+        sink = sink_or_error(options["sink"])
+        keys = options["keys"]
+        if keys and options["all"]:
+            raise CommandError("give either KEYs or --all, not both")
+        if not keys and not options["all"]:
+            raise CommandError("give the KEYs to dump, or --all for every key")
+        if options["format"] and not options["dry_run"]:
+            raise CommandError("--format prints rows instead of writing them: use it with --dry-run")
+        if options["limit"] is not None and options["limit"] < 0:
+            raise CommandError(f"--limit must be 0 or more, found {options['limit']}")
+        if options["batch_size"] is not None and options["batch_size"] < 1:
+            raise CommandError(f"--batch-size must be 1 or more, found {options['batch_size']}")
+        install_olx_source(options)
+
+        try:
+            selected = self._select_keys(sink, keys, options)
+        except EventSinksError as exc:
+            raise CommandError(str(exc)) from exc
+        if options["dry_run"]:
+            return self._dry_run(sink, selected, options)
+
+        total = len(selected) if isinstance(selected, list) else None
+        progress = Progress(getattr(self.stderr, "_out", sys.stderr), total)
+        try:
+            summary = dump(sink, selected, batch_size=options["batch_size"], skip_unchanged=not options["force"],
+                           on_result=progress)
+        except EventSinksError as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            progress.close()
+        for failure in summary.failed:
+            self.stdout.write(f"FAILED {failure.key}: {failure.error}")
+        self.stdout.write(f"{sink.name}: {summary}")
+        if summary.failed:
+            raise CommandError(f"{len(summary.failed)} of {len(summary.results)} keys failed (listed above)")
+
+    def _select_keys(self, sink, keys, options):
+        skip = set(options["skip"])
+        chosen = []
+        for raw in (sink.keys() if options["all"] else keys):
+            if options["limit"] is not None and len(chosen) >= options["limit"]:
+                break
+            if raw in skip:
+                continue
+            chosen.append(raw)
+        return chosen
+
+    def _dry_run(self, sink, keys, options):
+        fmt = options["format"]
+        names = list(sink.field_names)
+        writer = csv.writer(self.stdout) if fmt == "csv" else None
+        if writer:
+            writer.writerow(names)
+        table_rows = []
+        rows = failed = 0
+        for raw in keys:
+            try:
+                key = sink.normalize_key(raw)
+                for row in sink.row_tuples(sink.serialize(key)):
+                    rows += 1
+                    if fmt == "jsonl":
+                        self.stdout.write(json.dumps(dict(zip(names, row, strict=True)), default=str,
+                                                     ensure_ascii=False))
+                    elif writer:
+                        writer.writerow(["" if v is None else v for v in row])
+                    elif fmt == "table":
+                        table_rows.append(row)
+            except Exception as exc:
+                failed += 1
+                self.stderr.write(f"FAILED {raw}: {type(exc).__name__}: {exc}")
+        if fmt == "table":
+            self.stdout.write(format_table(names, table_rows))
+        self.stderr.write(f"{sink.name}: dry run, {len(keys)} keys, {rows} rows serialized, nothing written")
+        if failed:
+            raise CommandError(f"{failed} of {len(keys)} keys failed (listed above)")
+

@@ -1,0 +1,29 @@
+"""``manage.py list_sinks``: every registered sink with its table, triggers, state and origin."""
+
+from django.core.management.base import BaseCommand
+
+from ...clickhouse import mask_dsn
+from ...conf import get_settings
+from ...registry import registry
+
+
+class Command(BaseCommand):
+    """List the sinks this process knows, and the plugins that failed to load."""
+
+    help = "List registered sinks: name, view and table, triggers, enabled state, distribution."
+
+    def handle(self, *args, **options):
+        settings = get_settings()
+        self.stdout.write(f"engine: {mask_dsn(settings.dsn)}  database: {settings.database}")
+        for name in registry.names():
+            entry = registry.entry(name)
+            sink = registry.get(name)
+            state = "enabled" if settings.sink_enabled(name, sink.pii) else "disabled"
+            pii = " [PII]" if sink.pii else ""
+            self.stdout.write(f"\n{name}{pii} ({state}) - {sink.description}")
+            self.stdout.write(f"  view: {sink.view_name}   table: {sink.table_name}   key: {sink.key_field}")
+            self.stdout.write(f"  from: {entry.distribution}")
+            for trigger in sink.triggers:
+                self.stdout.write(f"  trigger: {trigger.signal}{' (delete)' if trigger.delete else ''}")
+        for failure in registry.failures:
+            self.stdout.write(f"\nNOT LOADED: {failure.entry_point} from {failure.distribution}: {failure.error}")

@@ -1,0 +1,44 @@
+"""``manage.py show_course COURSE_KEY``: a course's current outline as an indented tree, from the views."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ...clickhouse import get_engine
+from ...errors import EventSinksError
+from ...registry import get_sink
+
+
+def outline_lines(engine, course_key: str) -> list[str]:
+    """The tree lines of ``course_key`` as the current views show it (empty if it was never dumped)."""
+    view = engine.renderer.qualified("course_blocks")
+    rows = engine.query(
+        "SELECT depth, display_name, block_type, label, graded, visible_to_staff_only, location "
+        f"FROM {view} WHERE course_key = {{key:String}} ORDER BY order_in_course",
+        {"key": course_key},
+    )
+    lines = []
+    for depth, name, block_type, label, graded, staff_only, _location in rows:
+        marks = "".join([" [graded]" if graded and block_type == "sequential" else "",
+                         " [staff only]" if staff_only and depth == 1 else ""])
+        place = label.split(" - ", 1)[0] if 1 <= depth <= 3 else ""
+        prefix = f"{place} " if place else ""
+        lines.append(f"{'    ' * depth}{prefix}{name} ({block_type}){marks}")
+    return lines
+
+
+class Command(BaseCommand):
+    """Print the current outline of one course, read back from ClickHouse."""
+
+    help = "Print a course's current outline (from the course_blocks view) as an indented tree."
+
+    def add_arguments(self, parser):
+        parser.add_argument("course_key")
+
+    def handle(self, *args, **options):
+        try:
+            key = get_sink("course_outline").normalize_key(options["course_key"])
+            lines = outline_lines(get_engine(), key)
+        except EventSinksError as exc:
+            raise CommandError(str(exc)) from exc
+        if not lines:
+            raise CommandError(f"{key} has no current outline: dump it first (dump_sink course_outline {key})")
+        self.stdout.write("\n".join(lines))

@@ -1,0 +1,25 @@
+"""``manage.py sink_query "SQL"``: an ad-hoc read on the sinks' database, printed as a table."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ...clickhouse import get_engine
+from ...errors import EventSinksError
+from ._table import format_table
+
+
+class Command(BaseCommand):
+    """Run one SELECT against the configured engine (its database is the default)."""
+
+    help = "Run a read-only SQL query on the sinks' database and print the rows."
+
+    def add_arguments(self, parser):
+        parser.add_argument("sql")
+
+    def handle(self, *args, **options):
+        engine = get_engine()
+        try:
+            result = engine.client.query(options["sql"], settings={"readonly": 2})
+        except Exception as exc:
+            error = exc if isinstance(exc, EventSinksError) else engine._translate(exc, options["sql"])
+            raise CommandError(str(error)) from exc
+        self.stdout.write(format_table(result.column_names, result.result_rows))

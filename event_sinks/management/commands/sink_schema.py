@@ -1,0 +1,35 @@
+"""``manage.py sink_schema [SINK ...] [--apply]``: print or apply the DDL of sinks."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ...clickhouse import get_engine
+from ...errors import EventSinksError
+from ...registry import registry
+from ...runner import ledger_schema
+from ._common import sink_or_error
+
+
+class Command(BaseCommand):
+    """Print (default) or apply the tables and views of the given sinks (all when none given)."""
+
+    help = "Print the ClickHouse DDL of sinks (tables and views), or apply it with --apply."
+
+    def add_arguments(self, parser):
+        parser.add_argument("sinks", nargs="*", metavar="SINK")
+        parser.add_argument("--apply", action="store_true", help="run the statements on the engine")
+
+    def handle(self, *args, **options):
+        sinks = [sink_or_error(n) for n in options["sinks"]] or registry.all()
+        schema = ledger_schema()
+        for sink in sinks:
+            schema = schema + sink.schema()
+        engine = get_engine()
+        try:
+            if options["apply"]:
+                statements = engine.apply_schema(schema, force=True)
+                self.stdout.write(f"applied {len(statements)} statements to {engine.target.masked}")
+            else:
+                statements = [engine.renderer.create_database(), *engine.renderer.statements(schema)]
+                self.stdout.write(";\n\n".join(statements) + ";")
+        except EventSinksError as exc:
+            raise CommandError(str(exc)) from exc

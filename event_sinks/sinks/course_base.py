@@ -1,0 +1,82 @@
+"""What the course sinks share: the course key, the course source and the publish triggers."""
+
+from __future__ import annotations
+
+from opaque_keys import InvalidKeyError as OpaqueInvalidKeyError
+from opaque_keys.edx.keys import CourseKey
+
+from ..courses import Course
+from ..errors import InvalidKeyError
+from ..sink import Sink
+from ..triggers import Trigger
+from .course_source import get_course_source
+
+
+def _kwarg(name):
+    return lambda kwargs: kwargs.get(name)
+
+
+def _course_of(data_kwarg, attribute):
+    def key(kwargs):
+        data = kwargs.get(data_kwarg)
+        value = getattr(data, attribute, None) if data is not None else None
+        return getattr(value, "course_key", value)  # usage keys carry their course key
+
+    return key
+
+
+#: A Studio publish fires several of these; dispatch coalesces them into one dump per course.
+COURSE_TRIGGERS = (
+    Trigger("xmodule.modulestore.django:SignalHandler.course_published", _kwarg("course_key")),
+    Trigger("xmodule.modulestore.django:SignalHandler.course_deleted", _kwarg("course_key"), delete=True),
+    Trigger("openedx_events.content_authoring.signals.COURSE_CATALOG_INFO_CHANGED",
+            _course_of("catalog_info", "course_key")),
+    Trigger("openedx_events.content_authoring.signals.XBLOCK_PUBLISHED", _course_of("xblock_info", "usage_key")),
+    Trigger("openedx_events.content_authoring.signals.XBLOCK_DELETED", _course_of("xblock_info", "usage_key")),
+    Trigger("openedx_events.content_authoring.signals.COURSE_IMPORT_COMPLETED", _course_of("course", "course_key")),
+    Trigger("openedx_events.content_authoring.signals.COURSE_RERUN_COMPLETED", _course_of("course", "course_key")),
+)
+
+
+class CourseSink(Sink, abstract=True):
+    """A sink dumped by course key, reading the published course from the course source."""
+
+    key_field = "course_key"
+    triggers = COURSE_TRIGGERS
+
+    def __init__(self):
+        # version() and serialize() of one dump share one read of the course.
+        self._last: tuple[str, Course] | None = None
+
+    def normalize_key(self, key: str) -> str:
+        try:
+            return str(CourseKey.from_string(str(key)))
+        except OpaqueInvalidKeyError:
+            raise InvalidKeyError(
+                f"expected a course key like 'course-v1:ORG+COURSE+RUN', found {key!r}"
+            ) from None
+
+    def keys(self):
+        return get_course_source().keys()
+
+    def course(self, key: str) -> Course:
+        """The course ``key``: reused from version() by the serialize() that follows it."""
+        last = self._last
+        if last is not None and last[0] == key:
+            return last[1]
+        course = get_course_source().read(key)
+        self._last = (key, course)
+        return course
+
+    def version(self, key: str) -> str:
+        self._last = None
+        return self.course(key).source_version
+
+    def serialize(self, key: str):
+        course = self.course(key)
+        self._last = None
+        return self.rows(course)
+
+    def rows(self, course: Course):
+        """Rows of ``course`` as tuples in field order."""
+        raise NotImplementedError

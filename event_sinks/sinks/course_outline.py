@@ -1,0 +1,106 @@
+"""CourseOutlineSink: one row per block of a published course, in author order.
+
+This is what analytics need to label opaque usage keys (titles, types), to place a block in the
+course ("section 2, subsection 1, unit 3") and to count blocks that have no events at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from ..schema import View, quote
+from ..sink import column
+from .course_base import CourseSink
+
+DT = "Nullable(DateTime64(6, 'UTC'))"
+
+
+@attrs.define
+class OutlineRow:
+    """A block of the course outline."""
+
+    org: str = column("LowCardinality(String)")
+    course_key: str = column("LowCardinality(String)")
+    location: str = column("String")
+    block_type: str = column("LowCardinality(String)")
+    display_name: str = column("String")
+    parent_location: str | None = column("Nullable(String)")
+    depth: int = column("UInt8")
+    order_in_course: int = column("UInt32")
+    section_ordinal: int = column("UInt16")
+    subsection_ordinal: int = column("UInt16")
+    unit_ordinal: int = column("UInt16")
+    graded: bool = column("Bool")
+    format: str | None = column("LowCardinality(Nullable(String))")
+    start: datetime | None = column(DT)
+    due: datetime | None = column(DT)
+    visible_to_staff_only: bool = column("Bool")
+    hide_from_toc: bool = column("Bool")
+    edited_on: datetime | None = column(DT)
+
+
+def display_name_with_default(display_name: str | None, block_id: str) -> str:
+    """Open edX's fallback for a block without a name: its url_name with underscores as spaces."""
+    return display_name if display_name is not None else block_id.replace("_", " ")
+
+
+class CourseOutlineSink(CourseSink):
+    """Every block of every published course: title, type, place in the outline, schedule."""
+
+    name = "course_outline"
+    row_type = OutlineRow
+    order_by = ("order_in_course",)
+
+    def rows(self, course):
+        org, course_key = course.org, course.course_key
+        # ordinals[d] = 1-based position of the current ancestor at depth d (1 section, 2 subsection, 3 unit)
+        ordinals = [0, 0, 0, 0]
+        unit_is_vertical = False
+        for order, block in enumerate(course.blocks()):
+            depth = block.depth
+            if 1 <= depth <= 3:
+                ordinals[depth] = block.position + 1
+                for deeper in range(depth + 1, 4):
+                    ordinals[deeper] = 0
+                if depth == 3:
+                    unit_is_vertical = block.block_type == "vertical"
+            elif depth == 0:
+                ordinals = [0, 0, 0, 0]
+            yield (
+                org, course_key, block.usage_key, block.block_type,
+                display_name_with_default(block.display_name, block.block_id),
+                block.parent, depth, order,
+                ordinals[1] if depth >= 1 else 0,
+                ordinals[2] if depth >= 2 else 0,
+                ordinals[3] if depth >= 3 and unit_is_vertical else 0,
+                block.graded, block.format, block.start, block.due,
+                block.visible_to_staff_only, block.hide_from_toc, block.edited_on,
+            )
+
+    def views(self):
+        o = f"{{db}}.{quote(self.view_name)}"
+        return (
+            View(
+                "course_blocks",
+                "SELECT b.org AS org, b.course_key AS course_key, c.display_name AS course_name,\n"
+                "    b.location AS location, b.block_type AS block_type, b.display_name AS display_name,\n"
+                "    concat(toString(b.section_ordinal), ':', toString(b.subsection_ordinal), ':',\n"
+                "           toString(b.unit_ordinal), ' - ', b.display_name) AS label,\n"
+                "    s.display_name AS section_title, ss.display_name AS subsection_title,\n"
+                "    b.section_ordinal AS section_ordinal, b.subsection_ordinal AS subsection_ordinal,\n"
+                "    b.unit_ordinal AS unit_ordinal, b.order_in_course AS order_in_course, b.depth AS depth,\n"
+                "    b.graded AS graded, b.visible_to_staff_only AS visible_to_staff_only, b.dumped_at AS dumped_at\n"
+                f"FROM {o} AS b\n"
+                f"LEFT JOIN (SELECT course_key, display_name FROM {o} WHERE depth = 0) AS c\n"
+                "    ON c.course_key = b.course_key\n"
+                f"LEFT JOIN (SELECT course_key, section_ordinal, display_name FROM {o} WHERE depth = 1) AS s\n"
+                "    ON s.course_key = b.course_key AND s.section_ordinal = b.section_ordinal\n"
+                f"LEFT JOIN (SELECT course_key, section_ordinal, subsection_ordinal, display_name FROM {o}\n"
+                "           WHERE depth = 2) AS ss\n"
+                "    ON ss.course_key = b.course_key AND ss.section_ordinal = b.section_ordinal\n"
+                "    AND ss.subsection_ordinal = b.subsection_ordinal",
+                comment="every current block with its course name, section and subsection titles and label",
+            ),
+        )

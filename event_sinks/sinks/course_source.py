@@ -1,0 +1,146 @@
+"""Where course sinks read courses from: the modulestore inside Open edX, OLX exports elsewhere.
+
+Inside edx-platform every course comes from the modulestore (published branch). Outside it (the
+command line, tests, other tools) courses come from OLX exports given by path: an export directory,
+a ``.tar.gz``, or a folder holding several of them. One source is in force per process; the
+command line's ``--olx`` installs an :class:`OlxSource`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import tarfile
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from ..courses import Course, CourseReadError, read_olx
+from ..conf import get_settings
+from ..errors import InvalidKeyError
+
+log = logging.getLogger(__name__)
+
+
+class CourseSource:
+    """Reads courses by key and lists the keys it knows."""
+
+    def keys(self) -> Iterator[str]:
+        """Every course key this source can read."""
+        raise NotImplementedError
+
+    def read(self, course_key: str) -> Course:
+        """The published course ``course_key``; raises CourseReadError or InvalidKeyError."""
+        raise NotImplementedError
+
+
+class ModulestoreSource(CourseSource):
+    """edx-platform's modulestore, published branch (only inside the LMS/CMS)."""
+
+    def keys(self) -> Iterator[str]:
+        from ..courses.modulestore import list_course_keys
+
+        return iter(list_course_keys())
+
+    def read(self, course_key: str) -> Course:
+        from ..courses.modulestore import read_modulestore
+
+        return read_modulestore(course_key)
+
+
+def _is_export(path: Path) -> bool:
+    return (path.is_dir() and (path / "course.xml").is_file()) or path.name.endswith((".tar.gz", ".tgz"))
+
+
+class OlxSource(CourseSource):
+    """OLX exports on disk, found under the given paths and indexed by their course key.
+
+    ``course_key`` overrides the key of a single export (an export imported into another run).
+    """
+
+    def __init__(self, paths: Iterable[str | Path], *, course_key: str | None = None, strict: bool = False):
+        self.strict = strict
+        self._override = course_key
+        self._exports: list[Path] = []
+        for raw in paths:
+            path = Path(raw)
+            if not path.exists():
+                raise CourseReadError(f"OLX path {path} does not exist", path=str(path), line=None)
+            if _is_export(path):
+                self._exports.append(path)
+            else:
+                found = sorted(p for p in path.iterdir() if _is_export(p))
+                if not found:
+                    raise CourseReadError(
+                        f"{path} is neither an OLX export (a folder with course.xml, or a .tar.gz) "
+                        "nor a folder of exports", path=str(path), line=None,
+                    )
+                self._exports.extend(found)
+        if course_key and len(self._exports) != 1:
+            raise InvalidKeyError("a course key override needs exactly one OLX export")
+        self._index: dict[str, Path] | None = None
+        self._lock = threading.Lock()
+
+    def _key_of(self, path: Path) -> str:
+        return self._override or read_olx(path, strict=self.strict).course_key
+
+    def index(self) -> dict[str, Path]:
+        """course key -> export path (reads each export's course.xml once)."""
+        with self._lock:
+            if self._index is None:
+                index: dict[str, Path] = {}
+                for path in self._exports:
+                    try:
+                        key = self._key_of(path)
+                    except (CourseReadError, tarfile.TarError, OSError) as exc:
+                        log.warning("event_sinks: skipping OLX export %s: %s", path, exc)
+                        continue
+                    if key in index:
+                        log.warning("event_sinks: %s and %s hold the same course %s; using the first",
+                                    index[key], path, key)
+                        continue
+                    index[key] = path
+                self._index = index
+            return self._index
+
+    def keys(self) -> Iterator[str]:
+        return iter(self.index())
+
+    def read(self, course_key: str) -> Course:
+        path = self.index().get(course_key)
+        if path is None:
+            known = ", ".join(sorted(self.index())) or "none"
+            raise CourseReadError(f"course {course_key} is not among the OLX exports (found: {known})",
+                                  path=None, line=None)
+        return read_olx(path, course_key=self._override, strict=self.strict)
+
+
+_source: CourseSource | None = None
+
+
+@functools.lru_cache(maxsize=4)
+def _olx_source_for(paths: tuple[str, ...]) -> OlxSource:
+    return OlxSource(paths)
+
+
+def set_course_source(source: CourseSource | None) -> None:
+    """Install the process's course source (None: back to the default)."""
+    global _source
+    _source = source
+
+
+def get_course_source() -> CourseSource:
+    """The source in force: the one installed, else OLX_PATHS, else the modulestore inside Open edX."""
+    if _source is not None:
+        return _source
+    paths = get_settings().olx_paths
+    if paths:
+        return _olx_source_for(paths)
+    try:
+        import xmodule.modulestore.django  # noqa: F401
+    except ImportError:
+        raise CourseReadError(
+            "no course source: outside Open edX give OLX exports (--olx PATH, EVENT_SINKS['OLX_PATHS'], or "
+            "event_sinks.sinks.course_source.set_course_source(OlxSource([...])))", path=None, line=None,
+        ) from None
+    return ModulestoreSource()
