@@ -29,13 +29,16 @@ _EXPORTS = {
     "EventSinksError": "event_sinks.errors",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "DumpResult", "DumpSummary", "EventSinksError", "Sink", "Trigger", "all_sinks", "column", "dump",
+    "get_engine", "get_sink", "registry",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .clickhouse import get_engine
-    from .runner import DumpResult, DumpSummary, dump
     from .errors import EventSinksError
     from .registry import all_sinks, get_sink, registry
+    from .runner import DumpResult, DumpSummary, dump
     from .sink import Sink, column
     from .triggers import Trigger
 

@@ -115,6 +115,14 @@ class Engine:
         except Exception as exc:
             raise self._translate(exc, "connecting") from None
         log.debug("connected to %s", self.target.masked)
+        if self.settings.auto_create_schema:
+            # Unqualified names in ad-hoc queries then resolve to the sinks' database.
+            try:
+                client.command(self.renderer.create_database())
+                client.database = self.database
+            except Exception as exc:
+                client.close()
+                raise self._translate(exc, "creating the database") from None
         return client
 
     def close(self) -> None:

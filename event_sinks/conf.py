@@ -7,6 +7,7 @@ library and the ``event-sinks`` command line share one source of truth. The envi
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -61,8 +62,8 @@ class Settings:
     dispatch: str
     batch_size: int
     sinks: Mapping[str, Mapping[str, Any]]
-    connect_timeout: float
-    send_receive_timeout: float
+    connect_timeout: int
+    send_receive_timeout: int
     auto_create_schema: bool
     celery_queue: str | None
     celery_max_retries: int
@@ -131,8 +132,9 @@ def _validate(raw: Mapping[str, Any]) -> Settings:
         dispatch=raw["DISPATCH"],
         batch_size=batch,
         sinks=raw["SINKS"],
-        connect_timeout=float(raw["CONNECT_TIMEOUT"]),
-        send_receive_timeout=float(raw["SEND_RECEIVE_TIMEOUT"]),
+        # clickhouse-connect takes whole seconds; round up so 0.5 does not become "no timeout".
+        connect_timeout=math.ceil(float(raw["CONNECT_TIMEOUT"])),
+        send_receive_timeout=math.ceil(float(raw["SEND_RECEIVE_TIMEOUT"])),
         auto_create_schema=bool(raw["AUTO_CREATE_SCHEMA"]),
         celery_queue=raw["CELERY_QUEUE"],
         celery_max_retries=int(raw["CELERY_MAX_RETRIES"]),

@@ -29,7 +29,9 @@ def dump_now(sink: Sink, keys: Iterable[str], *, delete: bool = False) -> None:
             for key in keys:
                 dumper.delete_key(sink.normalize_key(key))
         else:
-            summary = dump(sink, keys)
+            # Skipping unchanged keys is what coalesces a publish: its first signal dumps the new
+            # version, the others of the burst find that version already current.
+            summary = dump(sink, keys, skip_unchanged=True)
             for failure in summary.failed:
                 log.error("event_sinks: dump of %s %r failed: %s", sink.name, failure.key, failure.error)
     except Exception:

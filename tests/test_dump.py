@@ -7,8 +7,8 @@ from datetime import datetime
 import pytest
 
 from event_sinks import dump
-from event_sinks.runner import Dumper
 from event_sinks.errors import DumpError
+from event_sinks.runner import Dumper
 
 from . import sample_sink
 

@@ -7,8 +7,8 @@ import pytest
 from event_sinks import dump
 from event_sinks.clickhouse import Engine
 from event_sinks.conf import get_settings
-from event_sinks.runner import Dumper
 from event_sinks.errors import DumpError, EngineUnavailableError
+from event_sinks.runner import Dumper
 
 from . import sample_sink
 

@@ -84,7 +84,7 @@ class CourseOutlineSink(CourseSink):
         return (
             View(
                 "course_blocks",
-                "SELECT b.org AS org, b.course_key AS course_key, c.display_name AS course_name,\n"
+                "SELECT b.org AS org, b.course_key AS course_key, c.display_name AS course_name,\n"  # noqa: S608 - only validated identifiers
                 "    b.location AS location, b.block_type AS block_type, b.display_name AS display_name,\n"
                 "    concat(toString(b.section_ordinal), ':', toString(b.subsection_ordinal), ':',\n"
                 "           toString(b.unit_ordinal), ' - ', b.display_name) AS label,\n"

@@ -15,8 +15,8 @@ import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ..courses import Course, CourseReadError, read_olx
 from ..conf import get_settings
+from ..courses import Course, CourseReadError, read_olx
 from ..errors import InvalidKeyError
 
 log = logging.getLogger(__name__)

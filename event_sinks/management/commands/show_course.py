@@ -11,7 +11,7 @@ def outline_lines(engine, course_key: str) -> list[str]:
     """The tree lines of ``course_key`` as the current views show it (empty if it was never dumped)."""
     view = engine.renderer.qualified("course_blocks")
     rows = engine.query(
-        "SELECT depth, display_name, block_type, label, graded, visible_to_staff_only, location "
+        "SELECT depth, display_name, block_type, label, graded, visible_to_staff_only, location "  # noqa: S608 - only validated identifiers
         f"FROM {view} WHERE course_key = {{key:String}} ORDER BY order_in_course",
         {"key": course_key},
     )

@@ -1,0 +1,63 @@
+"""A small, reader-independent model of a published course: the course and its blocks in author order.
+
+Sinks read courses only through this model, so the same sink code serves a course read from the
+modulestore inside Open edX and one read from an OLX export on disk. Blocks are produced lazily, in
+author pre-order, so a sink can stream a course of any size in memory proportional to its depth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import attrs
+
+UTC = UTC
+
+#: Open edX's start date for blocks whose start is set nowhere up the tree
+#: (``xmodule.course_metadata_utils.DEFAULT_START_DATE``): "not yet scheduled".
+DEFAULT_START_DATE = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+@attrs.define(slots=True)
+class Block:
+    """One block of a published course, with the settings Open edX resolves for it.
+
+    ``graded``, ``start``, ``due``, ``visible_to_staff_only`` and ``hide_from_toc`` are the
+    inherited values (as the runtime resolves them); ``format`` is the block's own. Treat instances
+    as immutable: they are not frozen only because construction is on the hot path.
+    """
+
+    usage_key: str
+    block_type: str
+    block_id: str
+    display_name: str | None
+    parent: str | None
+    children: tuple[str, ...]
+    depth: int
+    position: int
+    graded: bool
+    format: str | None
+    start: datetime | None
+    due: datetime | None
+    visible_to_staff_only: bool
+    hide_from_toc: bool
+    edited_on: datetime | None
+    published_on: datetime | None
+
+
+@attrs.define(slots=True)
+class Course:
+    """A published course: its identity, the version it was read from, and a way to walk its blocks.
+
+    ``blocks()`` returns a fresh generator on every call, walking the course again in author
+    pre-order (the course root first); it never builds the whole list. ``source_version`` changes
+    whenever the published content changes, so a sink can skip a course that has not changed.
+    """
+
+    course_key: str
+    org: str
+    display_name: str | None
+    source_version: str
+    edited_on: datetime | None
+    blocks: Callable[[], Iterator[Block]] = attrs.field(repr=False, eq=False)

@@ -1,0 +1,170 @@
+"""Publish signals -> dumps: the real openedx-events signals, coalescing, on_commit, host safety."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import types
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from django.db import transaction
+from django.dispatch import Signal
+from opaque_keys.edx.keys import CourseKey, UsageKey
+from openedx_events.content_authoring.data import CourseCatalogData, CourseData, CourseScheduleData, XBlockData
+from openedx_events.content_authoring.signals import (
+    COURSE_CATALOG_INFO_CHANGED,
+    COURSE_IMPORT_COMPLETED,
+    COURSE_RERUN_COMPLETED,
+    XBLOCK_DELETED,
+    XBLOCK_PUBLISHED,
+)
+
+from event_sinks import get_sink, handlers
+from event_sinks.clickhouse import get_engine
+from event_sinks.runner import Dumper
+from event_sinks.sinks.course_source import OlxSource, set_course_source
+
+DEMO = Path(__file__).resolve().parents[1] / "event_sinks" / "demo" / "course"
+KEY = "course-v1:EventSinks+Demo101+2026"
+COURSE_KEY = CourseKey.from_string(KEY)
+
+
+@pytest.fixture
+def signal_handler(monkeypatch):
+    """edx-platform's ``xmodule.modulestore.django.SignalHandler`` signals (which need the platform).
+
+    Only the two Django signals the sinks connect to, with the same names and kwargs.
+    """
+    module = types.ModuleType("xmodule.modulestore.django")
+
+    class SignalHandler:
+        course_published = Signal()
+        course_deleted = Signal()
+
+    module.SignalHandler = SignalHandler
+    for name in ("xmodule", "xmodule.modulestore"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, "xmodule.modulestore.django", module)
+    return SignalHandler
+
+
+@pytest.fixture
+def wired(embedded, signal_handler, settings):
+    """Receivers connected as at AppConfig.ready(), courses read from the demo export."""
+    set_course_source(OlxSource([DEMO]))
+    for name in ("course_outline", "block_relationships"):
+        Dumper(get_sink(name)).ensure_schema()
+    handlers.disconnect_all()
+    assert handlers.connect_all() == 2 * 7  # both course sinks x 7 triggers
+    yield signal_handler
+    handlers.disconnect_all()
+    handlers.connect_all()
+    set_course_source(None)
+
+
+def dumps_of(sink):
+    engine = get_engine()
+    return engine.query(
+        f"SELECT count() FROM `{engine.database}`.event_sinks_dump_log "
+        "WHERE sink = {s:String} AND key = {k:String}",
+        {"s": sink, "k": KEY},
+    )[0][0]
+
+
+def outline_rows():
+    engine = get_engine()
+    return engine.query(f"SELECT count() FROM `{engine.database}`.course_outline WHERE course_key = {{k:String}}",
+                        {"k": KEY})[0][0]
+
+
+def catalog_info():
+    return CourseCatalogData(
+        course_key=COURSE_KEY, name="Rivers", schedule_data=CourseScheduleData(start=datetime.now(UTC), pacing="self")
+    )
+
+
+def xblock(block_type="html", block_id="welcome_text"):
+    return XBlockData(usage_key=COURSE_KEY.make_usage_key(block_type, block_id), block_type=block_type)
+
+
+SIGNALS = {
+    "COURSE_CATALOG_INFO_CHANGED": lambda: COURSE_CATALOG_INFO_CHANGED.send_event(catalog_info=catalog_info()),
+    "XBLOCK_PUBLISHED": lambda: XBLOCK_PUBLISHED.send_event(xblock_info=xblock()),
+    "XBLOCK_DELETED": lambda: XBLOCK_DELETED.send_event(xblock_info=xblock()),
+    "COURSE_IMPORT_COMPLETED": lambda: COURSE_IMPORT_COMPLETED.send_event(course=CourseData(course_key=COURSE_KEY)),
+    "COURSE_RERUN_COMPLETED": lambda: COURSE_RERUN_COMPLETED.send_event(course=CourseData(course_key=COURSE_KEY)),
+}
+
+
+@pytest.mark.parametrize("signal", sorted(SIGNALS))
+def test_each_openedx_event_dumps_the_course(wired, signal):
+    SIGNALS[signal]()
+    assert dumps_of("course_outline") == 1 and dumps_of("block_relationships") == 1
+    assert outline_rows() == 21
+
+
+def test_course_published_signal_of_the_platform(wired):
+    wired.course_published.send(sender=None, course_key=COURSE_KEY)
+    assert outline_rows() == 21
+
+
+def test_publish_burst_is_one_dump_per_sink(wired):
+    # What one Studio publish sends: course_published, the catalog event, one XBLOCK_PUBLISHED per block.
+    wired.course_published.send(sender=None, course_key=COURSE_KEY)
+    COURSE_CATALOG_INFO_CHANGED.send_event(catalog_info=catalog_info())
+    for block_type, block_id in [("vertical", "intro_unit"), ("html", "welcome_text"), ("video", "welcome_video")]:
+        XBLOCK_PUBLISHED.send_event(xblock_info=xblock(block_type, block_id))
+    assert dumps_of("course_outline") == 1 and dumps_of("block_relationships") == 1
+
+
+def test_course_deleted_removes_rows(wired):
+    wired.course_published.send(sender=None, course_key=COURSE_KEY)
+    assert outline_rows() == 21
+    wired.course_deleted.send(sender=None, course_key=COURSE_KEY)
+    assert outline_rows() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_commit_dumps_once_after_commit_and_nothing_on_rollback(wired, settings):
+    settings.EVENT_SINKS = {**settings.EVENT_SINKS, "DISPATCH": "on_commit"}
+
+    class Rollback(Exception):
+        pass
+
+    with pytest.raises(Rollback), transaction.atomic():
+        wired.course_published.send(sender=None, course_key=COURSE_KEY)
+        raise Rollback
+    assert dumps_of("course_outline") == 0
+
+    with transaction.atomic():
+        wired.course_published.send(sender=None, course_key=COURSE_KEY)
+        COURSE_CATALOG_INFO_CHANGED.send_event(catalog_info=catalog_info())
+        assert dumps_of("course_outline") == 0  # not before the commit
+    assert dumps_of("course_outline") == 1 and outline_rows() == 21
+
+
+def test_receiver_failure_never_reaches_the_sender(wired, settings, caplog):
+    settings.EVENT_SINKS = {**settings.EVENT_SINKS, "DSN": "http://u:topsecret@127.0.0.1:9/db", "CONNECT_TIMEOUT": 1}
+    caplog.set_level(logging.WARNING)
+    responses = COURSE_CATALOG_INFO_CHANGED.send_event(catalog_info=catalog_info())
+    assert all(not isinstance(r[1], Exception) for r in responses)
+    wired.course_published.send(sender=None, course_key=COURSE_KEY)  # plain Django send: would raise
+    text = caplog.text
+    assert "course_outline" in text and KEY in text and "unreachable" in text
+    assert "topsecret" not in text
+
+
+def test_disabled_sink_is_not_dumped(wired, settings):
+    settings.EVENT_SINKS = {**settings.EVENT_SINKS, "SINKS": {"block_relationships": {"ENABLED": False}}}
+    wired.course_published.send(sender=None, course_key=COURSE_KEY)
+    assert dumps_of("course_outline") == 1 and dumps_of("block_relationships") == 0
+
+
+def test_usage_key_of_xblock_maps_to_its_course():
+    from event_sinks.sinks.course_base import COURSE_TRIGGERS
+
+    trigger = next(t for t in COURSE_TRIGGERS if t.signal.endswith("XBLOCK_PUBLISHED"))
+    usage = UsageKey.from_string(f"block-v1:{KEY[10:]}+type@video+block@abc")
+    assert str(trigger.key({"xblock_info": XBlockData(usage_key=usage, block_type="video")})) == KEY
