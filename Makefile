@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# pyenv machines: let tox find both interpreters of the test matrix.
-export PYENV_VERSION ?= $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare | grep -E '^3\.(11|12)\.' | sort -V | tr '\n' ':' | sed 's/:$$//')
+# pyenv machines: put the real 3.11 and 3.12 interpreters on PATH, so tox finds both of the matrix.
+PYENV_BINS := $(shell command -v pyenv >/dev/null 2>&1 && for v in $$(pyenv versions --bare | grep -E '^3\.1[12]\.[0-9]+$$'); do printf '%s:' "$$(pyenv root)/versions/$$v/bin"; done)
+export PATH := $(PYENV_BINS)$(PATH)
 
 .PHONY: demo test lint clean
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any, ClassVar
 
 import attrs
@@ -127,6 +128,13 @@ class Sink:
     def keys(self) -> Iterable[str]:
         """Every key a backfill should dump. Override for sinks that can enumerate their source."""
         return ()
+
+    def keys_since(self, since: datetime) -> Iterable[str] | None:
+        """Keys whose source changed at or after ``since``; None when the sink cannot tell.
+
+        Backs ``dump_sink --since``; sinks that return None make that option an error.
+        """
+        return None
 
     def serialize(self, key: str) -> Iterable[Any]:
         """Yield the rows of ``key``: ``row_type`` instances or plain tuples in field order.

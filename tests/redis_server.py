@@ -24,10 +24,7 @@ PORT_ATTEMPTS = 5
 
 
 def redis_server_binary() -> str | None:
-    """Path of the ``redis-server`` executable (``REDIS_SERVER`` env var wins), or None when absent."""
-    configured = os.environ.get("REDIS_SERVER")
-    if configured:
-        return configured if os.access(configured, os.X_OK) else None
+    """Path of the ``redis-server`` executable on PATH, or None when it is not installed."""
     return shutil.which("redis-server")
 
 

@@ -59,6 +59,9 @@ class CourseSink(Sink, abstract=True):
     def keys(self):
         return get_course_source().keys()
 
+    def keys_since(self, since):
+        return get_course_source().keys_since(since)
+
     def course(self, key: str) -> Course:
         """The course ``key``: reused from version() by the serialize() that follows it."""
         last = self._last

@@ -13,6 +13,7 @@ import logging
 import tarfile
 import threading
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 from ..conf import get_settings
@@ -32,6 +33,13 @@ class CourseSource:
     def read(self, course_key: str) -> Course:
         """The published course ``course_key``; raises CourseReadError or InvalidKeyError."""
         raise NotImplementedError
+
+    def keys_since(self, since: datetime) -> Iterator[str]:
+        """Keys of courses edited at or after ``since`` (reads each course's edit time)."""
+        for key in self.keys():
+            edited = self.read(key).edited_on
+            if edited is None or edited >= since:
+                yield key
 
 
 class ModulestoreSource(CourseSource):
@@ -105,6 +113,14 @@ class OlxSource(CourseSource):
 
     def keys(self) -> Iterator[str]:
         return iter(self.index())
+
+    def keys_since(self, since: datetime) -> Iterator[str]:
+        """Exports with a file modified at or after ``since`` (OLX has no edit times of its own)."""
+        cutoff = since.timestamp()
+        for key, path in self.index().items():
+            files = [path] if path.is_file() else path.rglob("*")
+            if any(f.stat().st_mtime >= cutoff for f in files if f.is_file()):
+                yield key
 
     def read(self, course_key: str) -> Course:
         path = self.index().get(course_key)

@@ -9,18 +9,33 @@ Examples::
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import sys
 import time
+from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ...clickhouse import get_engine
 from ...errors import EventSinksError
 from ...registry import registry
-from ...runner import DumpResult, dump
+from ...runner import Dumper, DumpResult, dump
+from ...runs import finish_run, interrupted_run_start, keys_done_since, runs_schema, start_run
 from ._common import add_olx_arguments, install_olx_source, sink_or_error
 from ._table import format_table
+
+
+def _datetime(text: str) -> datetime:
+    """ISO 8601 date or datetime; naive values are UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO 8601 date/time like 2026-01-31 or 2026-01-31T12:00, found {text!r}"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class Progress:
@@ -69,6 +84,10 @@ class Command(BaseCommand):
         parser.add_argument("--all", action="store_true", help="dump every key the sink lists")
         parser.add_argument("--skip", nargs="+", default=[], metavar="KEY", help="keys to leave out")
         parser.add_argument("--force", action="store_true", help="dump keys even when their source is unchanged")
+        parser.add_argument("--since", type=_datetime, metavar="DATETIME",
+                            help="with --all: only keys whose source changed since (ISO 8601, UTC if no zone)")
+        parser.add_argument("--resume", action="store_true",
+                            help="continue the last interrupted run: skip keys it already completed")
         parser.add_argument("--limit", type=int, help="dump at most N keys")
         parser.add_argument("--batch-size", type=int, help="rows per insert (default: EVENT_SINKS BATCH_SIZE)")
         parser.add_argument("--dry-run", action="store_true", help="read and serialize, write nothing")
@@ -90,6 +109,10 @@ class Command(BaseCommand):
             raise CommandError("give either KEYs or --all, not both")
         if not keys and not options["all"]:
             raise CommandError("give the KEYs to dump, or --all for every key")
+        if options["since"] is not None and not options["all"]:
+            raise CommandError("--since selects keys: use it with --all, not with explicit KEYs")
+        if options["resume"] and options["dry_run"]:
+            raise CommandError("--resume continues a real run: it cannot be combined with --dry-run")
         if options["format"] and not options["dry_run"]:
             raise CommandError("--format prints rows instead of writing them: use it with --dry-run")
         if options["limit"] is not None and options["limit"] < 0:
@@ -105,25 +128,60 @@ class Command(BaseCommand):
         if options["dry_run"]:
             return self._dry_run(sink, selected, options)
 
-        total = len(selected) if isinstance(selected, list) else None
-        progress = Progress(getattr(self.stderr, "_out", sys.stderr), total)
+        engine = get_engine()
         try:
-            summary = dump(sink, selected, batch_size=options["batch_size"], skip_unchanged=not options["force"],
-                           on_result=progress)
+            Dumper(sink, engine).ensure_schema()
+            engine.apply_schema(runs_schema())
+            if options["resume"]:
+                selected = self._resume(engine, sink, selected)
+            run_id, _ = start_run(engine, sink.name)
+        except EventSinksError as exc:
+            raise CommandError(str(exc)) from exc
+
+        progress = Progress(getattr(self.stderr, "_out", sys.stderr), len(selected))
+        try:
+            summary = dump(sink, selected, engine=engine, batch_size=options["batch_size"],
+                           skip_unchanged=not options["force"], on_result=progress)
+        except KeyboardInterrupt:
+            progress.close()
+            raise CommandError(
+                f"interrupted after {progress.done} of {len(selected)} keys; run the same command with --resume "
+                "to continue without redoing completed keys"
+            ) from None
         except EventSinksError as exc:
             raise CommandError(str(exc)) from exc
         finally:
             progress.close()
+        finish_run(engine, run_id, sink.name, str(summary))
         for failure in summary.failed:
             self.stdout.write(f"FAILED {failure.key}: {failure.error}")
         self.stdout.write(f"{sink.name}: {summary}")
         if summary.failed:
             raise CommandError(f"{len(summary.failed)} of {len(summary.results)} keys failed (listed above)")
 
+    def _resume(self, engine, sink, selected):
+        started = interrupted_run_start(engine, sink.name)
+        if started is None:
+            self.stderr.write(f"{sink.name}: no interrupted run to resume; dumping all selected keys")
+            return selected
+        done = keys_done_since(engine, sink.name, started)
+        remaining = [k for k in selected if k not in done]
+        self.stderr.write(
+            f"{sink.name}: resuming the run started {started:%Y-%m-%d %H:%M:%S} UTC: "
+            f"{len(selected) - len(remaining)} keys already done, {len(remaining)} to go"
+        )
+        return remaining
+
     def _select_keys(self, sink, keys, options):
         skip = set(options["skip"])
         chosen = []
-        for raw in (sink.keys() if options["all"] else keys):
+        if options["since"] is not None:
+            source = sink.keys_since(options["since"])
+            if source is None:
+                raise CommandError(f"sink {sink.name} cannot list keys changed since a date: drop --since")
+        else:
+            source = sink.keys() if options["all"] else keys
+        for raw in source:
             if options["limit"] is not None and len(chosen) >= options["limit"]:
                 break
             if raw in skip:
