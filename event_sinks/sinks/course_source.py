@@ -43,17 +43,20 @@ class CourseSource:
 
 
 class ModulestoreSource(CourseSource):
-    """edx-platform's modulestore, published branch (only inside the LMS/CMS)."""
+    """edx-platform's modulestore, published branch (inside the LMS/CMS; ``store`` for stand-ins)."""
+
+    def __init__(self, store=None):
+        self.store = store
 
     def keys(self) -> Iterator[str]:
         from ..courses.modulestore import list_course_keys
 
-        return iter(list_course_keys())
+        return iter(list_course_keys(store=self.store))
 
     def read(self, course_key: str) -> Course:
         from ..courses.modulestore import read_modulestore
 
-        return read_modulestore(course_key)
+        return read_modulestore(course_key, store=self.store)
 
 
 def _is_export(path: Path) -> bool:
