@@ -300,11 +300,12 @@ def print_report(report: dict) -> None:
     print(f"\nmachine: {report['machine']}")
     if "throughput" in report:
         print("\nthroughput (blocks/s, best of 3)")
-        print(f"{'engine':9} {'blocks':>8} {'outline':>10} {'both':>10} {'raw rows':>10} {'raw cols':>10} {'vs raw':>7}")
+        header = ("engine", "blocks", "outline", "both", "raw rows", "raw cols", "vs raw")
+        print(f"{header[0]:9} " + " ".join(f"{h:>10}" for h in header[1:]))
         for r in report["throughput"]:
-            print(f"{r['engine']:9} {r['blocks']:>8} {r['outline_blocks_per_s']:>10,.0f} "
+            print(f"{r['engine']:9} {r['blocks']:>10} {r['outline_blocks_per_s']:>10,.0f} "
                   f"{r['both_sinks_blocks_per_s']:>10,.0f} {r['raw_rows_per_s_row_oriented']:>10,.0f} "
-                  f"{r['raw_rows_per_s_column_oriented']:>10,.0f} {r['outline_vs_raw']:>7.0%}")
+                  f"{r['raw_rows_per_s_column_oriented']:>10,.0f} {r['outline_vs_raw']:>10.0%}")
     if "memory" in report:
         m = report["memory"]
         print(f"\nmemory: {m['blocks']} blocks, both sinks: peak RSS growth {m['peak_growth_mb']:.1f} MB")

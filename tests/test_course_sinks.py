@@ -194,3 +194,23 @@ def test_serialize_without_writing():
     finally:
         set_course_source(None)
     assert len(rows) == 20 and rows[0][2] == f"block-v1:{DEMO_KEY[10:]}+type@course+block@course"
+
+
+@pytest.mark.parametrize("name", ["openedx-test-course", "harvardx-studio-advanced"])
+def test_modulestore_source_gives_the_same_rows_as_olx(shared_courses, name):
+    """The same course shape through the modulestore reader (stand-in store) and the OLX reader."""
+    from event_sinks.courses import read_olx
+    from event_sinks.sinks.course_source import ModulestoreSource
+    from event_sinks.testing.modulestore import store_from_course
+
+    course_key = REAL_COURSES[name][0]
+    olx_source = OlxSource([shared_courses / name])
+    store = store_from_course(read_olx(shared_courses / name))
+    for sink_name in ("course_outline", "block_relationships"):
+        sink = get_sink(sink_name)
+        set_course_source(olx_source)
+        from_olx = list(sink.serialize(course_key))
+        set_course_source(ModulestoreSource(store))
+        from_store = list(sink.serialize(course_key))
+        set_course_source(None)
+        assert from_store == from_olx and len(from_olx) >= 88
