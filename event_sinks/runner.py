@@ -102,60 +102,98 @@ class Dumper:
         self._names = self.table.column_names
         self._types = self.table.column_types
         self._width = len(sink.field_names)
+        self._key_index = sink.field_names.index(sink.key_field)
 
     def ensure_schema(self) -> None:
         """Create the ledger and the sink's tables and views if they are missing."""
         self.engine.apply_schema(ledger_schema() + self.sink.schema())
 
-    # -- one key -------------------------------------------------------------------------------------
+    # -- dumping -------------------------------------------------------------------------------------
 
     def dump_key(self, key: str, *, source_version: str | None = None) -> DumpResult:
         """Dump one key; raises :class:`DumpError` (the previous dump stays visible) on failure."""
+        if source_version is None:
+            source_version = self.sink.version(key) or ""
+        return self.dump_keys([key], {key: source_version})[0]
+
+    def dump_keys(self, keys: list[str], versions: dict[str, str]) -> list[DumpResult]:
+        """Dump several keys as one dump (one dump id): for sinks with many small keys (model rows).
+
+        The rows come from ``sink.serialize_many(keys)``; one ledger insert with a row per key
+        makes all of them visible at once. Raises :class:`DumpError` if anything fails: then none
+        of the keys changes in the current view.
+        """
         started = time.monotonic()
         dump_id = uuid.uuid4()
         dumped_at = datetime.now(UTC)
-        if source_version is None:
-            source_version = self.sink.version(key) or ""
+        counts = dict.fromkeys(keys, 0)
         rows = nbytes = 0
+        what = f"{self.sink.name} {keys[0]!r}" + (f" (+{len(keys) - 1} keys)" if len(keys) > 1 else "")
         try:
-            for batch in _batches(self.sink.row_tuples(self.sink.serialize(key)), self.batch_size):
+            source = self.sink.serialize(keys[0]) if len(keys) == 1 else self.sink.serialize_many(keys)
+            for batch in _batches(self.sink.row_tuples(source), self.batch_size):
                 rows += len(batch)
-                nbytes += self._insert(batch, dump_id, dumped_at, source_version)
-            self._commit(key, dump_id, dumped_at, source_version, rows, deleted=False)
+                nbytes += self._insert(batch, dump_id, dumped_at, versions, counts)
+            self._commit(keys, dump_id, dumped_at, versions, counts, deleted=False)
         except Exception as exc:
             log.warning(
-                "event_sinks: dump of %s %r failed after %d rows; the previous complete dump stays visible: %s",
-                self.sink.name, key, rows, exc,
+                "event_sinks: dump of %s failed after %d rows; the previous complete dump stays visible: %s",
+                what, rows, exc,
             )
-            raise DumpError(f"dump of {self.sink.name} {key!r} failed after {rows} rows: {exc}") from exc
+            raise DumpError(f"dump of {what} failed after {rows} rows: {exc}") from exc
         seconds = time.monotonic() - started
-        log.info("event_sinks: dumped %s %r: %d rows in %.3fs (dump %s)", self.sink.name, key, rows, seconds, dump_id)
-        return DumpResult(self.sink.name, key, "dumped", rows, nbytes, seconds, dump_id, source_version)
+        log.info("event_sinks: dumped %s: %d rows in %.3fs (dump %s)", what, rows, seconds, dump_id)
+        share = seconds / len(keys)
+        return [
+            DumpResult(self.sink.name, key, "dumped", counts[key], nbytes if len(keys) == 1 else 0, share,
+                       dump_id, versions.get(key, ""))
+            for key in keys
+        ]
 
     def delete_key(self, key: str) -> DumpResult:
         """Write a tombstone: the key leaves the current view (its source no longer exists)."""
-        dump_id = uuid.uuid4()
-        self._commit(key, dump_id, datetime.now(UTC), "", 0, deleted=True)
-        log.info("event_sinks: deleted %s %r from the current view (tombstone %s)", self.sink.name, key, dump_id)
-        return DumpResult(self.sink.name, key, "deleted", dump_id=dump_id)
+        return self.delete_keys([key])[0]
 
-    def _insert(self, batch: list[tuple], dump_id: uuid.UUID, dumped_at: datetime, version: str) -> int:
+    def delete_keys(self, keys: list[str]) -> list[DumpResult]:
+        """Tombstones for ``keys`` in one insert."""
+        dump_id = uuid.uuid4()
+        self._commit(keys, dump_id, datetime.now(UTC), {}, {}, deleted=True)
+        log.info("event_sinks: deleted %s %s from the current view (tombstone %s)", self.sink.name, keys, dump_id)
+        return [DumpResult(self.sink.name, key, "deleted", dump_id=dump_id) for key in keys]
+
+    def _insert(self, batch: list[tuple], dump_id, dumped_at, versions: dict[str, str], counts: dict) -> int:
         n = len(batch)
         columns = [list(c) for c in zip(*batch, strict=True)] if n else [[] for _ in range(self._width)]
         if len(columns) != self._width:
             raise EventSinksError(
                 f"sink {self.sink.name} yielded rows of {len(columns)} values; its row type has {self._width} fields"
             )
-        columns += [[dump_id] * n, [dumped_at] * n, [version] * n]
+        key_column = columns[self._key_index]
+        if len(counts) == 1:
+            (only,) = counts
+            if n and (key_column[0] != only or key_column[-1] != only):
+                raise EventSinksError(f"sink {self.sink.name} yielded a row of key {key_column[0]!r} for {only!r}")
+            counts[only] += n
+            version_column = [versions.get(only, "")] * n
+        else:
+            for key in key_column:
+                if key not in counts:
+                    raise EventSinksError(f"sink {self.sink.name} yielded a row of key {key!r} it was not asked for")
+                counts[key] += 1
+            version_column = [versions.get(key, "") for key in key_column]
+        columns += [[dump_id] * n, [dumped_at] * n, version_column]
         return self.engine.insert_columns(self.table.name, self._names, self._types, columns)
 
-    def _commit(self, key, dump_id, dumped_at, version, rows, *, deleted: bool) -> None:
-        """The single-row insert that makes a dump visible (invariant 2)."""
+    def _commit(self, keys, dump_id, dumped_at, versions, counts, *, deleted: bool) -> None:
+        """The insert that makes a dump visible (invariant 2): one ledger row per key, all at once."""
+        n = len(keys)
+        completed = datetime.now(UTC)
         self.engine.insert_columns(
             ledger.LOG_TABLE,
             ledger.LOG.column_names,
             ledger.LOG.column_types,
-            [[self.sink.name], [key], [dump_id], [dumped_at], [datetime.now(UTC)], [version], [rows], [deleted]],
+            [[self.sink.name] * n, list(keys), [dump_id] * n, [dumped_at] * n, [completed] * n,
+             [versions.get(k, "") for k in keys], [counts.get(k, 0) for k in keys], [deleted] * n],
         )
 
     # -- retention -----------------------------------------------------------------------------------
@@ -235,13 +273,46 @@ def dump(
     if keys is not None:
         keys = list(keys)
     known = dumper.current_versions(keys) if skip_unchanged else {}
-    for raw_key in sink.keys() if keys is None else keys:
-        result = _dump_one(dumper, raw_key, known, skip_unchanged, raise_errors)
+    group = max(1, sink.keys_per_dump)
+    pending: dict[str, str] = {}  # key -> source version, waiting to be dumped together
+
+    def record(result: DumpResult) -> None:
         summary.results.append(result)
         if result.status == "dumped":
             done.append(result.key)
         if on_result is not None:
             on_result(result)
+
+    def flush() -> None:
+        batch = dict(pending)
+        pending.clear()
+        try:
+            results = dumper.dump_keys(list(batch), batch)
+        except DumpError as exc:
+            if raise_errors:
+                raise
+            results = [DumpResult(sink.name, key, "failed", error=str(exc.__cause__ or exc)) for key in batch]
+        for result in results:
+            record(result)
+
+    for raw_key in sink.keys() if keys is None else keys:
+        try:
+            key = sink.normalize_key(raw_key)
+            version = sink.version(key) or ""
+        except Exception as exc:
+            if raise_errors:
+                raise
+            log.warning("event_sinks: %s %r failed: %s: %s", sink.name, raw_key, type(exc).__name__, exc)
+            record(DumpResult(sink.name, str(raw_key), "failed", error=f"{type(exc).__name__}: {exc}"))
+            continue
+        if skip_unchanged and version and known.get(key) == version:
+            record(DumpResult(sink.name, key, "skipped", source_version=version))
+            continue
+        pending[key] = version
+        if len(pending) >= group:
+            flush()
+    if pending:
+        flush()
     if done:
         try:
             dumper.prune(done, before)
@@ -250,20 +321,3 @@ def dump(
     summary.finished = time.monotonic()
     log.info("event_sinks: %s: %s", sink.name, summary)
     return summary
-
-
-def _dump_one(dumper: Dumper, raw_key: str, known: dict, skip_unchanged: bool, raise_errors: bool) -> DumpResult:
-    sink = dumper.sink
-    try:
-        key = sink.normalize_key(raw_key)
-        version = sink.version(key) or ""
-        if skip_unchanged and version and known.get(key) == version:
-            return DumpResult(sink.name, key, "skipped", source_version=version)
-        return dumper.dump_key(key, source_version=version)
-    except Exception as exc:
-        if raise_errors:
-            raise
-        message = str(exc.__cause__ or exc) if isinstance(exc, DumpError) else f"{type(exc).__name__}: {exc}"
-        if not isinstance(exc, DumpError):
-            log.warning("event_sinks: %s %r failed: %s", sink.name, raw_key, message)
-        return DumpResult(sink.name, str(raw_key), "failed", error=message)

@@ -71,6 +71,9 @@ class Sink:
     key_field: ClassVar[str]
     order_by: ClassVar[tuple[str, ...]] = ()
     triggers: ClassVar[tuple[Any, ...]] = ()
+    #: keys dumped together as one dump (one ledger insert): 1 for big keys (a course), hundreds or
+    #: thousands for sinks with one small row per key (a model's objects).
+    keys_per_dump: ClassVar[int] = 1
     #: personal data: disabled unless the settings enable the sink explicitly.
     pii: ClassVar[bool] = False
     description: ClassVar[str] = ""
@@ -143,6 +146,11 @@ class Sink:
         Tuples are the fast path for large sources.
         """
         raise NotImplementedError(f"sink {self.name} does not implement serialize()")
+
+    def serialize_many(self, keys: list[str]) -> Iterable[Any]:
+        """Rows of several keys, for sinks with ``keys_per_dump`` > 1. Override to read them in one query."""
+        for key in keys:
+            yield from self.serialize(key)
 
     def version(self, key: str) -> str | None:
         """The source version of ``key``, or None when unknown (then the key is never skipped)."""

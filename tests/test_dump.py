@@ -109,3 +109,19 @@ def test_a_bad_key_fails_alone(engine, words):
     assert [r.status for r in summary.results] == ["failed", "dumped"]
     assert "must be an identifier" in summary.results[0].error
     assert "1 dumped" in str(summary) and "1 failed" in str(summary)
+
+
+def test_many_keys_per_dump_commit_together(engine, words, monkeypatch):
+    monkeypatch.setattr(type(words), "keys_per_dump", 3)
+    sample_sink.SOURCE.update({f"d{i}": [f"w{i}"] * (i + 1) for i in range(5)})
+    summary = dump("test_words", engine=engine)
+    assert [(r.key, r.rows) for r in summary.results] == [(f"d{i}", i + 1) for i in range(5)]
+    assert len({r.dump_id for r in summary.results}) == 2  # d0-d2 and d3-d4
+    assert len(current(engine)) == 15
+    # A failure inside a group fails the whole group; the others stay as they were.
+    sample_sink.SOURCE.update({f"d{i}": ["new"] for i in range(5)})
+    sample_sink.FAIL_AFTER["d1"] = 0
+    summary = dump("test_words", engine=engine)
+    assert [r.status for r in summary.results] == ["failed"] * 3 + ["dumped"] * 2
+    assert [r[2] for r in current(engine, "d0")] == ["w0"]
+    assert [r[2] for r in current(engine, "d4")] == ["new"]
