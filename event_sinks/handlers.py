@@ -35,6 +35,11 @@ def make_receiver(sink: Sink, trigger: Trigger):
                 log.debug("event_sinks: %s: %s carried no key; ignored", sink.name, trigger.signal)
                 return
             key = sink.normalize_key(str(key))
+            metadata = kwargs.get("metadata")
+            log.debug(
+                "event_sinks: %s triggered by %s for %s (event %s, from the event bus: %s)",
+                sink.name, trigger.signal, key, getattr(metadata, "id", None), kwargs.get("from_event_bus", False),
+            )
             from .dispatch import dispatch
 
             dispatch(sink, [key], delete=trigger.delete)

@@ -12,8 +12,6 @@ from datetime import UTC, datetime
 
 import attrs
 
-UTC = UTC
-
 #: Open edX's start date for blocks whose start is set nowhere up the tree
 #: (``xmodule.course_metadata_utils.DEFAULT_START_DATE``): "not yet scheduled".
 DEFAULT_START_DATE = datetime(2030, 1, 1, tzinfo=UTC)

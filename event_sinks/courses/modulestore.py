@@ -75,7 +75,9 @@ def _course_key(course_key) -> CourseKey:
     try:
         return CourseKey.from_string(str(course_key))
     except OpaqueInvalidKeyError:
-        raise InvalidKeyError(f"not a course key: {course_key!r} (expected 'course-v1:ORG+COURSE+RUN')") from None
+        raise InvalidKeyError(
+            f"not a course key: {course_key!r} (expected 'course-v1:ORG+COURSE+RUN')"
+        ) from None
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -191,8 +193,11 @@ def list_course_keys(store=None) -> Iterator[str]:
         store = _platform_store()
     summaries = getattr(store, "get_course_summaries", None)
     items = summaries() if summaries is not None else store.get_courses()
-    for item in items:
-        key = getattr(item, "id", None)
-        if key is None:
-            key = item.location.course_key
-        yield str(key.for_branch(None)) if getattr(key, "branch", None) else str(key)
+    return (_key_text(item) for item in items)
+
+
+def _key_text(item) -> str:
+    key = getattr(item, "id", None)
+    if key is None:
+        key = item.location.course_key
+    return str(key.for_branch(None)) if getattr(key, "branch", None) else str(key)

@@ -10,10 +10,10 @@ platform. The walk follows Open edX's XML importer (``xmodule/modulestore/xml.py
 * A *pointer tag* has exactly one attribute, ``url_name`` (``url_name``, ``org`` and ``course`` for the
   course), no children and no text; its definition is ``TYPE/URL_NAME.xml`` (``:`` in the name maps to
   ``/``). Anything else is an inline definition.
-* ``filename=`` on a non-pointer tag (hand-written courses) loads the definition from
-  ``TYPE/FILENAME.xml``, the tag's own attributes winning over the file's; for ``problem`` Open edX's
-  legacy fallbacks ``problems/...`` and the path without ``problem/`` are tried. For ``html`` the
-  file is the HTML body, which the outline never reads.
+* ``filename=`` on a non-pointer container or ``problem`` (hand-written courses) loads the definition
+  from ``TYPE/FILENAME.xml``, the tag's own attributes winning over the file's; for ``problem`` Open
+  edX's legacy fallbacks ``problems/...`` and the path without ``problem/`` are tried. On ``html`` it
+  names the HTML body, which the outline never reads; other components do not use it.
 * ``policies/RUN/policy.json`` (else ``policies/RUN.json``) overrides attributes by ``"TYPE/ID"``;
   the course itself is ``"course/RUN"``. Attribute values are JSON-decoded first as Open edX does, so
   ``"null"`` sets the field to nothing *explicitly*: that value is what the block and its descendants
@@ -88,6 +88,8 @@ MAX_XML_NESTING = 256
 #: Caps on a tarball: bytes of XML/JSON written out, and members listed.
 MAX_ARCHIVE_BYTES = 1024 * 1024 * 1024
 MAX_ARCHIVE_MEMBERS = 500_000
+#: Cap on the sizes all members declare: skipping a member still decompresses it (gzip bombs).
+MAX_ARCHIVE_DECLARED_BYTES = 8 * 1024 * 1024 * 1024
 
 _VERSIONED_SUFFIXES = (".xml", ".json", ".html", ".htm")
 _CONTENT_SUFFIXES = (".xml", ".json")
@@ -102,6 +104,8 @@ _EMPTY: tuple[str, ...] = ()
 _UNSET = object()
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# O_NONBLOCK: opening a FIFO planted in an export must not hang the reader (fstat then refuses it).
+_OPEN_FLAGS = os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | getattr(os, "O_NONBLOCK", 0)
 
 
 # ---------------------------------------------------------------------------------------------- values
@@ -329,13 +333,15 @@ class _Export:
         if not ok:
             raise CourseReadError("unsafe path: resolves outside the export", rel, None)
         try:
-            fd = os.open(full, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
+            fd = os.open(full, _OPEN_FLAGS)
         except OSError as exc:
             if isinstance(exc, FileNotFoundError) or not os.path.islink(full):
                 raise
-            if not self._inside(os.path.realpath(full)):
-                raise CourseReadError("unsafe path: a symlink leading outside the export", rel, None) from None
-            fd = os.open(full, os.O_RDONLY | _O_CLOEXEC)
+            real = os.path.realpath(full)
+            if not self._inside(real):
+                raise CourseReadError("unsafe path: a symlink leading outside the export", rel,
+                                      None) from None
+            fd = os.open(real, _OPEN_FLAGS)
         if not _O_NOFOLLOW and not self._inside(os.path.realpath(full)):
             os.close(fd)
             raise CourseReadError("unsafe path: resolves outside the export", rel, None)
@@ -370,8 +376,12 @@ class _Export:
             if not rel.lower().endswith(_CONTENT_SUFFIXES):
                 continue
             full = os.path.join(self.root, rel)
-            if os.path.islink(full):
+            mode = os.lstat(full).st_mode
+            if stat.S_ISLNK(mode):
                 digest.update(b"link:" + os.readlink(full).encode("utf-8", "surrogateescape") + b"\x00")
+                continue
+            if not stat.S_ISREG(mode):
+                digest.update(b"special\x00")
                 continue
             with open(full, "rb") as fileobj:
                 size = 0
@@ -422,12 +432,16 @@ def _extract(tarball: Path, strict: bool, max_file_bytes: int) -> _TempTree:
     tree = _TempTree(tempfile.mkdtemp(prefix="event-sinks-olx-"))
     source = str(tarball)
     data_filter = getattr(tarfile, "data_filter", None)
-    written = 0
+    written = declared = 0
     try:
         with tarfile.open(tarball, "r:*") as archive:
             for count, member in enumerate(archive, 1):
                 if count > MAX_ARCHIVE_MEMBERS:
                     raise CourseReadError(f"more than {MAX_ARCHIVE_MEMBERS} members", source, None)
+                declared += max(member.size, 0)
+                if declared > MAX_ARCHIVE_DECLARED_BYTES:
+                    raise CourseReadError(f"members add up to more than {MAX_ARCHIVE_DECLARED_BYTES} bytes",
+                                          source, None)
                 problem = _member_problem(member)
                 if problem is None and data_filter is not None:
                     try:
@@ -452,8 +466,8 @@ def _extract(tarball: Path, strict: bool, max_file_bytes: int) -> _TempTree:
                     open(target, "wb").close()
                     continue
                 if member.size > max_file_bytes:
-                    _report(CourseReadError(f"tar member {rel!r} is larger than the {max_file_bytes}-byte cap",
-                                            source, None), strict, source)
+                    too_big = f"tar member {rel!r} is larger than the {max_file_bytes}-byte cap"
+                    _report(CourseReadError(too_big, source, None), strict, source)
                     continue
                 written += member.size
                 if written > MAX_ARCHIVE_BYTES:
@@ -591,8 +605,8 @@ class _Walk:
         block_id = self.inline_id(node, parent, index)
         if block_id is None:
             return None
-        filename = attrs.get("filename")
-        if filename is not None and tag != "html":
+        filename = attrs.get("filename") if container or tag == "problem" else None
+        if filename is not None:
             rel = f"{tag}/{filename}.xml"
             if tag == "problem" and not self.export.exists(rel):
                 for candidate in ("problems/" + rel[8:], rel[8:]):
@@ -785,7 +799,8 @@ def read_olx(
         keep = _extract(fs_path, strict, max_file_bytes)
         root = _find_root(keep.path)
     else:
-        raise CourseReadError("not an OLX export: expected a folder with course.xml or a .tar.gz", source, None)
+        raise CourseReadError("not an OLX export: expected a folder with course.xml or a .tar.gz", source,
+                              None)
     if root is None:
         if keep is not None:
             keep.cleanup()

@@ -125,7 +125,8 @@ class StandInModuleStore:
 
 def _keys(course_key: CourseLocator):
     """Course root location (no branch) and a factory for descendants' (published branch) locations."""
-    return course_key.make_usage_key("course", "course"), course_key.for_branch("published-branch").make_usage_key
+    published = course_key.for_branch(ModuleStoreEnum.BranchName.published)
+    return course_key.make_usage_key("course", "course"), published.make_usage_key
 
 
 def store_from_course(course: Course, store: StandInModuleStore | None = None) -> StandInModuleStore:
@@ -167,14 +168,18 @@ def synthetic_course(org: str, course: str, run: str, n_blocks: int, *, sections
     per_subsection = 1 + units_per_subsection * (1 + leaves_per_unit)
     n_subsections = (n_blocks - 1 - sections) // per_subsection
     if n_subsections < 1:
-        raise ValueError(f"n_blocks={n_blocks} is too small: the shape needs at least {1 + sections + per_subsection}")
+        smallest = 1 + sections + per_subsection
+        raise ValueError(f"n_blocks={n_blocks} is too small: the shape needs at least {smallest}")
     extra = n_blocks - 1 - sections - n_subsections * per_subsection
     course_key = CourseLocator(org, course, run)
     root_location, make_location = _keys(course_key)
     start = datetime(2025, 1, 6, tzinfo=UTC)
     times = [datetime(2025, 1, 1, tzinfo=UTC) + timedelta(minutes=7 * i) for i in range(97)]
-    root = StandInBlock(root_location, None, {"display_name": f"Synthetic course {course} ({n_blocks} blocks)",
-                                              "start": start, "edited_on": times[0]}, True)
+    root = StandInBlock(root_location, None, {
+        "display_name": f"Synthetic course {course} ({n_blocks} blocks)",
+        "start": start,
+        "edited_on": times[0],
+    }, True)
     root.course_version = hashlib.sha1(f"{course_key}/{n_blocks}".encode()).hexdigest()[:24]
     root.subtree_edited_on = times[-1]
     chapters = [
@@ -190,11 +195,13 @@ def synthetic_course(org: str, course: str, run: str, n_blocks: int, *, sections
         own = {"display_name": f"Subsection {s + 1}", "edited_on": times[s % 97]}
         if s % 3 == 2:
             own.update(graded=True, format="Homework", due=start + timedelta(days=7 * (s % 52 + 1)))
-        sequential = StandInBlock(make_location("sequential", f"seq{s:06d}"), chapters[s % sections], own, True)
+        chapter = chapters[s % sections]
+        sequential = StandInBlock(make_location("sequential", f"seq{s:06d}"), chapter, own, True)
         for u in range(units_per_subsection):
             unit = StandInBlock(make_location("vertical", f"unit{s:06d}{u:02d}"), sequential,
                                 {"display_name": f"Unit {u + 1}", "edited_on": times[u]}, True)
-            count = leaves_per_unit + (extra if s == n_subsections - 1 and u == units_per_subsection - 1 else 0)
+            last = s == n_subsections - 1 and u == units_per_subsection - 1
+            count = leaves_per_unit + (extra if last else 0)
             for _ in range(count):
                 kind = kinds[leaf % 3]
                 if leaf % 7 == 3:

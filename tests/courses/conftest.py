@@ -13,7 +13,8 @@ from event_sinks.courses import read_olx
 #: The real OLX exports (see ../shared/courses/SOURCES.md), beside the repository.
 COURSES = Path(__file__).resolve().parents[2].parent / "shared" / "courses"
 NEEDS_COURSES = pytest.mark.skipif(
-    not COURSES.is_dir(), reason=f"real OLX exports not found at {COURSES} (../shared/courses beside the repo)"
+    not COURSES.is_dir(),
+    reason=f"real OLX exports not found at {COURSES} (../shared/courses beside the repository)",
 )
 
 _cache: dict[str, tuple] = {}

@@ -16,7 +16,6 @@ from .conftest import COURSES, NEEDS_COURSES, read_real
 
 pytestmark = NEEDS_COURSES
 
-UTC = UTC
 KEY_RE = re.compile(r"block-v1:[^+]+\+[^+]+\+[^+]+\+type@[\w\-~.:]+\+block@[\w\-~.:]+")
 
 # From SOURCES.md: course key, total blocks, course/chapter/sequential/vertical, components, max depth
@@ -94,7 +93,8 @@ def test_keys_tree_and_positions_are_consistent(name):
     assert len(by_key) == len(blocks), "usage keys are unique"
     for block in blocks:
         assert KEY_RE.fullmatch(block.usage_key), block.usage_key
-        assert block.usage_key == f"block-v1:{org}+{number}+{run}+type@{block.block_type}+block@{block.block_id}"
+        expected = f"block-v1:{org}+{number}+{run}+type@{block.block_type}+block@{block.block_id}"
+        assert block.usage_key == expected
         if block.parent is not None:
             parent = by_key[block.parent]
             assert parent.children[block.position] == block.usage_key
@@ -116,7 +116,7 @@ def test_blocks_come_in_pre_order_and_every_walk_is_the_same(name):
         order.append(key)
         stack.extend(reversed(by_key[key].children))
     assert order == [block.usage_key for block in blocks]
-    # settings never point backwards in time zones, and dates are tz-aware UTC
+    # dates are tz-aware UTC; OLX has no edit times
     for block in blocks:
         for value in (block.start, block.due):
             assert value is None or value.utcoffset().total_seconds() == 0
@@ -152,7 +152,8 @@ def test_graded_subsection_passes_graded_down_but_not_format():
     _, blocks = read_real("olx-example-course")
     by_id = {b.block_id: b for b in blocks}
     midterm = by_id["subsection_1_midterm_exam"]
-    assert (midterm.display_name, midterm.graded, midterm.format) == ("Subsection 1: Midterm Exam", True, "Midterm Exam")
+    assert (midterm.display_name, midterm.graded, midterm.format) == (
+        "Subsection 1: Midterm Exam", True, "Midterm Exam")
     under = [b for b in blocks if b.usage_key in midterm.children or b.parent in midterm.children]
     assert len(under) == 4 + 5  # four units: two problems, a poll, an SGA, a problem
     assert all(b.graded and b.format is None for b in under)
@@ -172,10 +173,12 @@ def test_chinese_titles_and_inherited_start():
     assert chapters[0].start == datetime(2013, 2, 5, 5, tzinfo=UTC)
     assert chapters[5].start == datetime(2970, 1, 1, 5, tzinfo=UTC)
     subtree = [b for b in blocks if b.parent == chapters[5].usage_key]
-    assert [(b.block_id, b.display_name) for b in subtree] == [("07bc32474380492cb34f76e5f9d9a135", "5.1 - 新的条款")]
+    assert [(b.block_id, b.display_name) for b in subtree] == [
+        ("07bc32474380492cb34f76e5f9d9a135", "5.1 - 新的条款")]
     assert subtree[0].start == datetime(2970, 1, 1, 5, tzinfo=UTC)
     homework = next(b for b in blocks if b.block_id == "basic_questions")
-    assert (homework.display_name, homework.graded, homework.format) == ("1.2 - 作业 - 问题类型", True, "Homework")
+    assert (homework.display_name, homework.graded, homework.format) == (
+        "1.2 - 作业 - 问题类型", True, "Homework")
 
 
 def test_staff_only_chapter_hides_its_whole_subtree():
