@@ -83,6 +83,9 @@ def dispatch(sink: Sink, keys: Iterable[str], *, delete: bool = False) -> None:
             connection.on_commit(_flush)
         _pending.keys.setdefault((sink.name, delete), set()).update(keys)
     else:  # "celery"
+        from django.db import transaction
+
         from .tasks import enqueue
 
-        enqueue(sink, keys, delete=delete)
+        # Send after the publish's transaction commits: a worker must not read before it can see it.
+        transaction.on_commit(lambda: enqueue(sink, keys, delete=delete))
