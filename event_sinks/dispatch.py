@@ -87,5 +87,9 @@ def dispatch(sink: Sink, keys: Iterable[str], *, delete: bool = False) -> None:
 
         from .tasks import enqueue
 
-        # Send after the publish's transaction commits: a worker must not read before it can see it.
-        transaction.on_commit(lambda: enqueue(sink, keys, delete=delete))
+        connection = transaction.get_connection()
+        if connection.in_atomic_block:
+            # Send after the publish's transaction commits: a worker must not read before it can see it.
+            connection.on_commit(lambda: enqueue(sink, keys, delete=delete))
+        else:
+            enqueue(sink, keys, delete=delete)
