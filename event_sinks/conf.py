@@ -120,6 +120,14 @@ def _validate(raw: Mapping[str, Any]) -> Settings:
         raise ConfigurationError(
             f"EVENT_SINKS['DISPATCH'] must be one of {list(DISPATCH_STRATEGIES)}, found {raw['DISPATCH']!r}"
         )
+    if raw["DISPATCH"] == "celery":
+        try:
+            import celery  # noqa: F401
+        except ImportError:
+            raise ConfigurationError(
+                "EVENT_SINKS['DISPATCH'] is 'celery' but Celery is not installed: "
+                "pip install 'openedx-event-sinks[celery]', or choose 'on_commit'"
+            ) from None
     batch = raw["BATCH_SIZE"]
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise ConfigurationError(f"EVENT_SINKS['BATCH_SIZE'] must be a positive integer, found {batch!r}")

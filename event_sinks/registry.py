@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
 
 import attrs
 from importlib_metadata import EntryPoint, entry_points
@@ -180,7 +179,3 @@ def is_enabled(sink: Sink) -> bool:
     """Whether the settings switch ``sink`` on."""
     return get_settings().sink_enabled(sink.name, sink.pii)
 
-
-def names(sinks: Iterable[Sink]) -> list[str]:
-    """Sink names, for messages."""
-    return [s.name for s in sinks]
