@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from .registry import registry
+from .registry import is_enabled, registry
 from .sink import Sink
 from .triggers import Trigger
 
@@ -25,9 +25,7 @@ def make_receiver(sink: Sink, trigger: Trigger):
     def receiver(sender=None, **kwargs):
         key = None
         try:
-            from .conf import get_settings
-
-            if not get_settings().sink_enabled(sink.name, sink.pii):
+            if not is_enabled(sink):
                 log.debug("event_sinks: %s is disabled; ignoring %s", sink.name, trigger.signal)
                 return
             key = trigger.key(kwargs)
