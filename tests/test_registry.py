@@ -86,6 +86,21 @@ def test_third_party_sink_is_found_dumped_and_listed(plugins, embedded, caplog):
     assert rows == [("cold", "blue"), ("warm", "orange"), ("warm", "red")]
 
 
+def test_third_party_sink_through_the_commands(plugins, embedded):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("dump_sink", "colors", "--all", stdout=out, stderr=StringIO())
+    assert "colors: 2 dumped" in out.getvalue()
+    out = StringIO()
+    call_command("list_sinks", stdout=out)
+    assert "colors (enabled) - Colors of a palette: a third-party sink." in out.getvalue()
+    assert "from: colors_plugin 1.0" in out.getvalue()
+    assert "NOT LOADED: broken = broken_plugin:BrokenSink from broken_plugin 1.0" in out.getvalue()
+
+
 def test_unknown_sink_lists_known_ones(plugins):
     with pytest.raises(UnknownSinkError, match=r"unknown sink 'nope'; known sinks: .*colors"):
         registry.get("nope")
