@@ -7,6 +7,7 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "openedx_events",
     "event_sinks",
+    "tests.testapp",
 ]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 # The conftest points DSN at a per-session data directory and DATABASE at a per-test database.
