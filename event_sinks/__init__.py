@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Sink": "event_sinks.sink",
+    "ModelSink": "event_sinks.models",
     "column": "event_sinks.sink",
     "get_sink": "event_sinks.registry",
     "all_sinks": "event_sinks.registry",
@@ -30,13 +31,14 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "DumpResult", "DumpSummary", "EventSinksError", "Sink", "Trigger", "all_sinks", "column", "dump",
+    "DumpResult", "DumpSummary", "EventSinksError", "ModelSink", "Sink", "Trigger", "all_sinks", "column", "dump",
     "get_engine", "get_sink", "registry",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .clickhouse import get_engine
     from .errors import EventSinksError
+    from .models import ModelSink
     from .registry import all_sinks, get_sink, registry
     from .runner import DumpResult, DumpSummary, dump
     from .sink import Sink, column

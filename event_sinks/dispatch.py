@@ -26,8 +26,7 @@ def dump_now(sink: Sink, keys: Iterable[str], *, delete: bool = False) -> None:
         if delete:
             dumper = Dumper(sink)
             dumper.ensure_schema()
-            for key in keys:
-                dumper.delete_key(sink.normalize_key(key))
+            dumper.delete_keys([sink.normalize_key(key) for key in keys])
         else:
             # Skipping unchanged keys is what coalesces a publish: its first signal dumps the new
             # version, the others of the burst find that version already current.
@@ -39,10 +38,13 @@ def dump_now(sink: Sink, keys: Iterable[str], *, delete: bool = False) -> None:
 
 
 class _Pending(threading.local):
-    """Keys marked dirty in the current transaction, per thread: {(sink name, delete): {key, ...}}."""
+    """Keys marked dirty in the current transaction, per thread: {sink name: {key: delete?}}.
+
+    The last signal of a key wins: saved, deleted and saved again in one transaction is a dump.
+    """
 
     def __init__(self):
-        self.keys: dict[tuple[str, bool], set[str]] = {}
+        self.keys: dict[str, dict[str, bool]] = {}
 
 
 _pending = _Pending()
@@ -52,8 +54,12 @@ def _flush() -> None:
     from .registry import get_sink
 
     batch, _pending.keys = _pending.keys, {}
-    for (name, delete), keys in batch.items():
-        dump_now(get_sink(name), sorted(keys), delete=delete)
+    for name, marks in batch.items():
+        sink = get_sink(name)
+        for delete in (False, True):
+            keys = sorted(k for k, d in marks.items() if d is delete)
+            if keys:
+                dump_now(sink, keys, delete=delete)
 
 
 def _flush_scheduled(connection) -> bool:
@@ -81,7 +87,10 @@ def dispatch(sink: Sink, keys: Iterable[str], *, delete: bool = False) -> None:
         if not _flush_scheduled(connection):
             _pending.keys = {}  # left over from a transaction that rolled back
             connection.on_commit(_flush)
-        _pending.keys.setdefault((sink.name, delete), set()).update(keys)
+        marks = _pending.keys.setdefault(sink.name, {})
+        for key in keys:
+            marks.pop(key, None)  # re-insert: the last signal wins and sets the order
+            marks[key] = delete
     else:  # "celery"
         from django.db import transaction
 

@@ -388,6 +388,9 @@ class ModelSink(Sink, abstract=True):
     chunk_size: ClassVar[int] = 2000
     #: a hint added to the "model not installed" message.
     unavailable_hint: ClassVar[str] = ""
+    #: level of the one log line when the model is missing: INFO for sinks whose model is only
+    #: expected inside Open edX, so the command line outside it stays quiet.
+    missing_model_log_level: ClassVar[int] = logging.WARNING
 
     row_type = _Declared()
     columns = _Declared()
@@ -495,7 +498,7 @@ class ModelSink(Sink, abstract=True):
                 f"model {path!r} is not installed here{hint}: {exc} Point the sink at another model with "
                 f"EVENT_SINKS['SINKS']['{cls.name}']['MODEL'] or switch it off with ['ENABLED'] = False"
             )
-            log.warning("event_sinks: sink %s is disabled: %s", cls.name, error)
+            log.log(cls.missing_model_log_level, "event_sinks: sink %s is disabled: %s", cls.name, error)
             return error
         return cls._derive(model)
 

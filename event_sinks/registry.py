@@ -149,9 +149,9 @@ class Registry:
         return [self.get(name) for name in self.names()]
 
     def enabled(self) -> list[Sink]:
-        """The sinks switched on by the settings (PII sinks only when enabled explicitly)."""
+        """The sinks switched on by the settings (PII sinks only when enabled explicitly) that can run here."""
         settings = get_settings()
-        return [sink for sink in self.all() if settings.sink_enabled(sink.name, sink.pii)]
+        return [sink for sink in self.all() if settings.sink_enabled(sink.name, sink.pii) and sink.available()]
 
     def reset(self) -> None:
         """Forget everything loaded, so the next lookup reads the entry points again."""

@@ -9,18 +9,24 @@ Invariants (docs/decisions/0001-dump-visibility.rst):
 4. the current view shows the latest complete dump per key (by ``dumped_at``), so rows that
    vanished from the source vanish from the view, and a tombstone removes a whole key;
 5. superseded rows (dumps that started before a newer complete dump of the same key) are deleted
-   right after that newer dump completes;
+   after each run: one lightweight DELETE per 500 keys, which the engine applies in the background;
 6. inserts name their columns and types; values are never rendered into SQL.
+
+Rows travel column-oriented: a sink's column batches (or its rows gathered and transposed), the dump
+columns added as constants, datetimes turned into ticks once per distinct value (see
+:func:`prepare_columns`), then one insert per batch.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
+import math
+import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import attrs
 
@@ -28,12 +34,22 @@ from . import ledger
 from .clickhouse import Engine, get_engine
 from .errors import DumpError, EngineError, EventSinksError
 from .schema import quote
-from .sink import Sink
+from .sink import ColumnBatch, Constant, Sink
 
 log = logging.getLogger(__name__)
 
 #: Prune statements carry their keys as an array parameter; chunk them to keep requests small.
 _PRUNE_CHUNK = 500
+#: Engines (by DSN) that refused the asynchronous DELETE (a server without ``lightweight_deletes_sync``):
+#: they get the plain, synchronous statement.
+_SYNC_DELETE_ONLY: set[str] = set()
+#: How long :meth:`Dumper.wait_for_retention` waits for the engine by default, in seconds.
+RETENTION_WAIT = 60.0
+#: Each time a dumper has inserted this many rows into the embedded engine, it asks the engine to
+#: hand the memory it freed back to the system (see :meth:`Dumper._release_engine_memory`).
+RELEASE_AFTER_ROWS = 5000
+#: Embedded engines (by DSN) that refused ``SYSTEM JEMALLOC PURGE``: not asked again.
+_NO_PURGE: set[str] = set()
 
 
 @attrs.frozen
@@ -103,6 +119,10 @@ class Dumper:
         self._types = self.table.column_types
         self._width = len(sink.field_names)
         self._key_index = sink.field_names.index(sink.key_field)
+        self._scales = datetime64_scales(self._types)
+        #: key -> dumped_at of the dump of it this dumper completed last (what retention may prune below)
+        self._completed: dict[str, datetime] = {}
+        self._unreleased_rows = 0  # rows inserted since the engine last returned freed memory
 
     def ensure_schema(self) -> None:
         """Create the ledger and the sink's tables and views if they are missing."""
@@ -130,11 +150,17 @@ class Dumper:
         rows = nbytes = 0
         what = f"{self.sink.name} {keys[0]!r}" + (f" (+{len(keys) - 1} keys)" if len(keys) > 1 else "")
         try:
-            source = self.sink.serialize(keys[0]) if len(keys) == 1 else self.sink.serialize_many(keys)
-            for batch in _batches(self.sink.row_tuples(source), self.batch_size):
-                rows += len(batch)
-                nbytes += self._insert(batch, dump_id, dumped_at, versions, counts)
+            for batch in self.sink.column_batches(keys, self.batch_size):
+                if batch.size:
+                    rows += batch.size
+                    nbytes += self._insert(batch, dump_id, dumped_at, versions, counts)
+                    self._unreleased_rows += batch.size
+                    if self._unreleased_rows >= RELEASE_AFTER_ROWS:
+                        self._release_engine_memory()
+                batch = None  # noqa: PLW2901 - let this batch go before the sink builds the next one
             self._commit(keys, dump_id, dumped_at, versions, counts, deleted=False)
+            for key in keys:
+                self._completed[key] = dumped_at
         except Exception as exc:
             log.warning(
                 "event_sinks: dump of %s failed after %d rows; the previous complete dump stays visible: %s",
@@ -161,9 +187,9 @@ class Dumper:
         log.info("event_sinks: deleted %s %s from the current view (tombstone %s)", self.sink.name, keys, dump_id)
         return [DumpResult(self.sink.name, key, "deleted", dump_id=dump_id) for key in keys]
 
-    def _insert(self, batch: list[tuple], dump_id, dumped_at, versions: dict[str, str], counts: dict) -> int:
-        n = len(batch)
-        columns = [list(c) for c in zip(*batch, strict=True)] if n else [[] for _ in range(self._width)]
+    def _insert(self, batch: ColumnBatch, dump_id, dumped_at, versions: dict[str, str], counts: dict) -> int:
+        n = batch.size
+        columns = list(batch.columns)
         if len(columns) != self._width:
             raise EventSinksError(
                 f"sink {self.sink.name} yielded rows of {len(columns)} values; its row type has {self._width} fields"
@@ -171,18 +197,46 @@ class Dumper:
         key_column = columns[self._key_index]
         if len(counts) == 1:
             (only,) = counts
-            if n and (key_column[0] != only or key_column[-1] != only):
-                raise EventSinksError(f"sink {self.sink.name} yielded a row of key {key_column[0]!r} for {only!r}")
+            if isinstance(key_column, Constant):
+                wrong = key_column.value != only
+            elif isinstance(key_column, list | tuple):
+                wrong = key_column.count(only) != n
+            else:
+                wrong = key_column[0] != only or key_column[-1] != only
+            if wrong:
+                other = key_column.value if isinstance(key_column, Constant) else next(
+                    (k for k in key_column if k != only), key_column[0])
+                raise EventSinksError(f"sink {self.sink.name} yielded a row of key {other!r} for {only!r}")
             counts[only] += n
-            version_column = [versions.get(only, "")] * n
+            version_column: Sequence | Constant = Constant(versions.get(only, ""))
         else:
+            key_column = batch.column(self._key_index)
             for key in key_column:
                 if key not in counts:
                     raise EventSinksError(f"sink {self.sink.name} yielded a row of key {key!r} it was not asked for")
                 counts[key] += 1
             version_column = [versions.get(key, "") for key in key_column]
-        columns += [[dump_id] * n, [dumped_at] * n, version_column]
-        return self.engine.insert_columns(self.table.name, self._names, self._types, columns)
+        columns += [Constant(dump_id), Constant(dumped_at), version_column]
+        return self.engine.insert_columns(
+            self.table.name, self._names, self._types, prepare_columns(columns, n, self._scales)
+        )
+
+    def _release_engine_memory(self) -> None:
+        """After a large insert into the embedded engine, return the memory it freed to the system.
+
+        chDB's allocator (jemalloc) keeps freed pages for seconds, so while a large course is dumped
+        the process's RSS would grow with every batch the engine wrote (O(course)); one purge costs
+        about a millisecond. A server's memory is not this process's: nothing to do there.
+        """
+        self._unreleased_rows = 0
+        target = self.engine.target
+        if not target.embedded or target.dsn in _NO_PURGE:
+            return
+        try:
+            self.engine.command("SYSTEM JEMALLOC PURGE")
+        except EngineError as exc:
+            _NO_PURGE.add(target.dsn)
+            log.debug("event_sinks: the embedded engine does not purge its allocator (%s); not asked again", exc)
 
     def _commit(self, keys, dump_id, dumped_at, versions, counts, *, deleted: bool) -> None:
         """The insert that makes a dump visible (invariant 2): one ledger row per key, all at once."""
@@ -198,25 +252,63 @@ class Dumper:
 
     # -- retention -----------------------------------------------------------------------------------
 
-    def prune(self, keys: Iterable[str], before: datetime) -> None:
-        """Delete rows of ``keys`` from dumps that started before ``before`` and are not current.
+    def prune(self, keys: Iterable[str], before: datetime | None = None, *, wait: bool = False) -> None:
+        """Delete the rows of ``keys`` that belong to dumps superseded by a dump this dumper completed.
 
-        Safe while other dumps run: a dump that started before ``before`` can never become current
-        for a key that completed a dump at or after ``before`` (the latest ``dumped_at`` wins).
+        For each key, rows whose dump started before the dump of it this dumper completed last (and
+        before ``before``, when given) are deleted: one lightweight DELETE per 500 keys, bounded by
+        the earliest of those dump times. Such dumps can never become current again -- a complete dump
+        of the key started later, and the latest ``dumped_at`` wins -- so this is safe while other dumps
+        run, needs no look at the current dumps, and cannot touch a complete dump that is current or
+        could become so. Keys this dumper has not completed a dump of are left alone.
+
+        The engine applies the DELETE in the background (``lightweight_deletes_sync = 0``), so retention
+        costs the dump only the statement; ``wait`` (or :meth:`wait_for_retention`) waits for it.
+        Servers that do not know the setting get the synchronous statement.
         """
         table = self.engine.renderer.qualified(self.table.name)
-        current = self.engine.renderer.qualified(ledger.CURRENT_VIEW)
         key_column = quote(self.sink.key_field)
-        keys = list(keys)
-        for start in range(0, len(keys), _PRUNE_CHUNK):
-            chunk = keys[start : start + _PRUNE_CHUNK]
-            self.engine.command(
+        keys = list(dict.fromkeys(keys))
+        known = sorted((self._completed[k], k) for k in keys if k in self._completed)
+        if len(known) < len(keys):
+            log.debug("event_sinks: %s: %d keys have no dump completed by this dumper; not pruned",
+                      self.sink.name, len(keys) - len(known))
+        dsn = self.engine.target.dsn
+        for start in range(0, len(known), _PRUNE_CHUNK):
+            chunk = known[start : start + _PRUNE_CHUNK]
+            bound = chunk[0][0] if before is None else min(chunk[0][0], before)
+            sql = (
                 f"DELETE FROM {table} WHERE {key_column} IN {{keys:Array(String)}} "  # noqa: S608 - only validated identifiers
-                f"AND dumped_at < {{before:DateTime64(6, 'UTC')}} "
-                f"AND ({key_column}, dump_id) NOT IN "
-                f"(SELECT key, dump_id FROM {current} WHERE sink = {{sink:String}} AND key IN {{keys:Array(String)}})",
-                parameters={"keys": chunk, "before": before, "sink": self.sink.name},
+                "AND dumped_at < fromUnixTimestamp64Micro({bound:Int64}, 'UTC')"
             )
+            params = {"keys": [k for _, k in chunk], "bound": _micros(bound)}
+            if wait or dsn in _SYNC_DELETE_ONLY:
+                self.engine.command(sql, parameters=params)
+                continue
+            try:
+                self.engine.command(sql + " SETTINGS lightweight_deletes_sync = 0", parameters=params)
+            except EngineError as exc:
+                text = str(exc)
+                if "lightweight_deletes_sync" not in text and "SETTINGS" not in text.upper():
+                    raise
+                log.info("event_sinks: %s does not take asynchronous DELETEs; pruning synchronously (%s)",
+                         self.engine.target.masked, text[:200])
+                _SYNC_DELETE_ONLY.add(dsn)
+                self.engine.command(sql, parameters=params)
+
+    def wait_for_retention(self, timeout: float = RETENTION_WAIT) -> bool:
+        """Wait until the engine has applied every DELETE of this sink's table; False on timeout."""
+        sql = ("SELECT count() FROM system.mutations WHERE database = {db:String} AND table = {table:String} "
+               "AND NOT is_done")
+        params = {"db": self.engine.database, "table": self.table.name}
+        deadline = time.monotonic() + timeout
+        delay = 0.01
+        while self.engine.query(sql, params)[0][0]:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        return True
 
     # -- reading the ledger ----------------------------------------------------------------------------
 
@@ -240,10 +332,80 @@ def ledger_schema():
     return Schema((ledger.LOG,), (ledger.CURRENT,))
 
 
-def _batches(rows: Iterator[tuple], size: int) -> Iterator[list[tuple]]:
-    rows = iter(rows)
-    while batch := list(itertools.islice(rows, size)):
-        yield batch
+_DATETIME64 = re.compile(r"^(?:Nullable\()?DateTime64\((\d+)")
+
+
+def datetime64_scales(types: Sequence[str]) -> dict[int, int]:
+    """Column index -> tick scale (10 ** precision) of the ``DateTime64`` columns among ``types``."""
+    scales = {}
+    for i, type_name in enumerate(types):
+        match = _DATETIME64.match(type_name)
+        if match:
+            scales[i] = 10 ** int(match.group(1))
+    return scales
+
+
+def prepare_columns(columns: list, n: int, scales: dict[int, int]) -> list[Sequence[Any]]:
+    """Columns ready for the driver: constants repeated ``n`` times, datetimes as ticks.
+
+    clickhouse-connect writes ``DateTime64`` values given as ints (ticks) as they are, but converts
+    each datetime object on its own; here each *distinct* datetime of a column is converted once, with
+    the driver's own formula (so naive datetimes keep the driver's meaning), and the column mapped.
+    """
+    out = []
+    for i, column in enumerate(columns):
+        scale = scales.get(i)
+        if isinstance(column, Constant):
+            value = column.value
+            if scale is not None and type(value) is datetime and _driver_uses_timestamp(value):
+                value = _ticks(value, scale)
+            out.append([value] * n)
+        elif scale is not None:
+            out.append(_tick_column(column, scale))
+        else:
+            out.append(column)
+    return out
+
+
+def _driver_uses_timestamp(value: datetime) -> bool:
+    """Whether the driver would write ``value`` with ``value.timestamp()`` (unless told to use the server's zone)."""
+    if value.tzinfo is not None and value.utcoffset() is not None:
+        return True
+    from clickhouse_connect import common
+
+    return common.get_setting("naive_datetime_insert") != "server"
+
+
+def _ticks(value: datetime, scale: int) -> int:
+    """clickhouse-connect's ``DateTime64._datetime64_ticks`` for a plain datetime, outside server mode."""
+    return ((math.floor(value.timestamp()) * 1_000_000 + value.microsecond) * scale) // 1_000_000
+
+
+def _tick_column(column: Sequence[Any], scale: int) -> Sequence[Any]:
+    """A column of datetimes (and None) as ticks; anything else is left to the driver."""
+    ticks: dict[Any, Any] = {None: None}
+    try:
+        distinct = set(column)
+    except TypeError:  # unhashable values: not datetimes
+        return column
+    for value in distinct:
+        if value is None:
+            continue
+        if type(value) is not datetime or not _driver_uses_timestamp(value):
+            return column  # ints already, strings, pandas timestamps...: the driver knows them
+        ticks[value] = _ticks(value, scale)
+    return list(map(ticks.__getitem__, column))
+
+
+def _micros(value: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime, exactly (naive means UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (value - _EPOCH) // _MICROSECOND
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = datetime.resolution
 
 
 def dump(
@@ -268,7 +430,6 @@ def dump(
     if dumper.engine.settings.auto_create_schema:
         dumper.ensure_schema()
     summary = DumpSummary()
-    before = datetime.now(UTC)
     done: list[str] = []
     if keys is not None:
         keys = list(keys)
@@ -315,7 +476,7 @@ def dump(
         flush()
     if done:
         try:
-            dumper.prune(done, before)
+            dumper.prune(done)
         except EngineError as exc:  # retention is housekeeping: never fail a dump for it
             log.warning("event_sinks: pruning superseded dumps of %s failed (will retry next time): %s", sink.name, exc)
     summary.finished = time.monotonic()

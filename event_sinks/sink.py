@@ -12,19 +12,25 @@ key for the course sinks). Subclasses declare:
 and implement the hooks ``keys()``, ``serialize(key)`` and optionally ``version(key)``,
 ``normalize_key(key)``, ``schema()`` and ``dispatch(keys)``. Mistakes in the declaration raise
 :class:`SinkDefinitionError` when the class is created, not at the first publish in production.
+
+Large sinks may also implement the optional fast path ``serialize_columns(key, batch_size)``: the
+same rows as column batches (:class:`ColumnBatch`), built column by column, with the columns that hold
+one value on every row (the key, the org) given once as a :class:`Constant`. The runner then writes
+them without a tuple per row and without transposing rows into columns.
 """
 
 from __future__ import annotations
 
+import itertools
 import operator
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
 import attrs
 
 from . import ledger
-from .errors import SinkDefinitionError, UnsafeIdentifierError
+from .errors import EventSinksError, SinkDefinitionError, UnsafeIdentifierError
 from .schema import Column, Schema, Table, View, column_type, identifier
 
 #: attrs metadata key under which a field stores its ClickHouse type.
@@ -57,6 +63,55 @@ def row_columns(row_type: type) -> tuple[Column, ...]:
             )
         columns.append(Column(field.name, type_))
     return tuple(columns)
+
+
+class Constant:
+    """A column of a :class:`ColumnBatch` that holds ``value`` on every row (given once, not per row)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Constant) and other.value == self.value
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Constant({self.value!r})"
+
+
+class ColumnBatch:
+    """Up to a batch of rows, column-oriented: ``columns[i]`` holds field ``i`` of the row type for every
+    row, as a sequence of ``size`` values (a list, a tuple) or a :class:`Constant`.
+
+    Values are the ones rows would hold (str, int, bool, datetime, None); datetimes may also be given as
+    ints, the ticks of their column type (microseconds since the epoch for ``DateTime64(6)``).
+    """
+
+    __slots__ = ("size", "columns")
+
+    def __init__(self, size: int, columns: Sequence[Sequence[Any] | Constant]):
+        self.size = size
+        self.columns = columns
+
+    def column(self, index: int) -> Sequence[Any]:
+        """Column ``index`` as a sequence of ``size`` values (a constant repeated)."""
+        column = self.columns[index]
+        return [column.value] * self.size if isinstance(column, Constant) else column
+
+    def rows(self) -> Iterator[tuple]:
+        """The batch as row tuples in field order (for dry runs and readers of ``serialize()``)."""
+        if not self.size:
+            return iter(())
+        return zip(*(self.column(i) for i in range(len(self.columns))), strict=True)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __repr__(self) -> str:
+        return f"<ColumnBatch of {self.size} rows, {len(self.columns)} columns>"
 
 
 class Sink:
@@ -114,6 +169,11 @@ class Sink:
         if not cls.description:
             cls.description = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
 
+    @classmethod
+    def available(cls) -> bool:
+        """Whether the sink can work in this process (a model sink's model is installed here)."""
+        return True
+
     # -- naming ----------------------------------------------------------------------------------
 
     @property
@@ -146,6 +206,15 @@ class Sink:
         Tuples are the fast path for large sources.
         """
         raise NotImplementedError(f"sink {self.name} does not implement serialize()")
+
+    def serialize_columns(self, key: str, batch_size: int) -> Iterable[ColumnBatch] | None:
+        """Optional fast path: the rows of ``key`` as :class:`ColumnBatch` es of at most ``batch_size`` rows.
+
+        Return None (the default) to have the runner use :meth:`serialize`. A sink implementing it
+        must still yield the same rows from ``serialize()`` (dry runs and library users read that).
+        Memory stays O(batch) when the batches are built one after the other (a generator).
+        """
+        return None
 
     def serialize_many(self, keys: list[str]) -> Iterable[Any]:
         """Rows of several keys, for sinks with ``keys_per_dump`` > 1. Override to read them in one query."""
@@ -198,6 +267,36 @@ class Sink:
 
         for row in rows:
             yield row if isinstance(row, tuple) else getter(row)
+
+    def column_batches(self, keys: list[str], batch_size: int) -> Iterator[ColumnBatch]:
+        """What the runner writes for ``keys``: column batches of at most ``batch_size`` rows.
+
+        One key of a sink with :meth:`serialize_columns` takes that fast path; otherwise the rows of
+        :meth:`serialize` (one key) or :meth:`serialize_many` (several) are gathered into batches and
+        transposed, whether they are row instances or tuples.
+        """
+        if len(keys) == 1:
+            fast = self.serialize_columns(keys[0], batch_size)
+            if fast is not None:
+                return iter(fast)
+            return self.batch_rows(self.serialize(keys[0]), batch_size)
+        return self.batch_rows(self.serialize_many(keys), batch_size)
+
+    def batch_rows(self, rows: Iterable[Any], batch_size: int) -> Iterator[ColumnBatch]:
+        """Rows (instances or tuples in field order) as column batches of at most ``batch_size`` rows."""
+        rows = self.row_tuples(rows)
+        width = len(self.field_names)
+        while batch := list(itertools.islice(rows, batch_size)):
+            try:
+                columns = list(zip(*batch, strict=True))
+            except ValueError:
+                columns = None  # rows of different widths
+            if columns is None or len(columns) != width:
+                bad = next((row for row in batch if len(row) != width), batch[0])
+                raise EventSinksError(
+                    f"sink {self.name} yielded a row of {len(bad)} values; its row type has {width} fields"
+                )
+            yield ColumnBatch(len(batch), columns)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

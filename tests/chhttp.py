@@ -25,6 +25,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -195,6 +196,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):  # noqa: A002 - quiet: the test output is the interesting part
         pass
+
+    def setup(self):
+        super().setup()
+        # Small responses must not wait for Nagle's algorithm (~40 ms per statement otherwise).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_GET(self):  # noqa: N802
         self._handle()

@@ -91,7 +91,36 @@ def test_retention_removes_superseded_dumps(engine, words):
     sample_sink.SOURCE["doc"] = ["a", "b"]
     for _ in range(4):
         dump("test_words", ["doc"], engine=engine)
+    # Each run deletes the dumps its own dump of the key superseded; the engine applies the DELETE
+    # in the background, so wait for it before counting.
+    assert Dumper(words, engine).wait_for_retention(timeout=30)
     assert all_dump_rows(engine, "doc") == (2, 1)
+    # A crashed dump's rows stay (invisible) until the next complete dump of the key removes them.
+    sample_sink.FAIL_AFTER["doc"] = 1
+    with pytest.raises(DumpError):
+        Dumper(words, engine, batch_size=1).dump_key("doc")
+    assert all_dump_rows(engine, "doc") == (3, 2)
+    del sample_sink.FAIL_AFTER["doc"]
+    sample_sink.SOURCE["doc"] = ["c", "d", "e"]
+    dump("test_words", ["doc"], engine=engine)
+    assert Dumper(words, engine).wait_for_retention(timeout=30)
+    assert all_dump_rows(engine, "doc") == (3, 1)
+    assert [r[2] for r in current(engine)] == ["c", "d", "e"]
+
+
+def test_retention_never_touches_a_dump_that_started_later(engine, words):
+    """Pruning is bounded by this run's own dump: a dump that started after it (elsewhere) stays."""
+    sample_sink.SOURCE["doc"] = ["a"]
+    mine = Dumper(words, engine)
+    mine.ensure_schema()
+    mine.dump_key("doc")
+    sample_sink.SOURCE["doc"] = ["b"]
+    Dumper(words, engine).dump_key("doc")  # a later dump by another process: now the current one
+    mine.prune(["doc"], wait=True)
+    assert all_dump_rows(engine, "doc") == (2, 2)
+    assert [r[2] for r in current(engine)] == ["b"]
+    Dumper(words, engine).prune(["doc"], wait=True)  # a dumper that completed no dump of the key prunes nothing
+    assert all_dump_rows(engine, "doc") == (2, 2)
 
 
 def test_skip_unchanged_uses_source_version(engine, words):

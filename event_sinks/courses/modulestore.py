@@ -143,39 +143,59 @@ def read_modulestore(course_key, *, store=None) -> Course:
 
 
 def _walk(course, prefix: str | None) -> Iterator[Block]:
-    """Pre-order walk of a loaded course; each key is made once, when its parent is visited."""
+    """Pre-order walk of a loaded course; each key is made once, when its parent is visited.
+
+    The hot loop of a dump: the settings are read as plain attributes (what every XBlock has), with
+    ``getattr`` defaults only for a block that lacks one.
+    """
     if prefix is None:
         def key_of(block) -> str:
             return str(block.location.for_branch(None))
     else:
         def key_of(block) -> str:
             location = block.location
-            return prefix + location.block_type + "+block@" + location.block_id
+            return f"{prefix}{location.block_type}+block@{location.block_id}"
 
     # (block, its key, parent key, depth, position)
     stack = [(course, key_of(course), None, 0, 0)]
     pop = stack.pop
     push = stack.append
     utc = UTC
+    empty = _EMPTY
+    make = Block
     while stack:
         block, key, parent, depth, position = pop()
         location = block.location
-        kids = block.get_children() if block.has_children else _EMPTY
-        kid_keys = tuple([key_of(kid) for kid in kids]) if kids else _EMPTY
-        start = getattr(block, "start", None)
+        kids = block.get_children() if block.has_children else empty
+        kid_keys = tuple([key_of(kid) for kid in kids]) if kids else empty
+        try:
+            display_name = block.display_name
+            graded = block.graded
+            fmt = block.format
+            start = block.start
+            due = block.due
+            staff_only = block.visible_to_staff_only
+            hide = block.hide_from_toc
+            edited_on = block.edited_on
+        except AttributeError:
+            display_name = getattr(block, "display_name", None)
+            graded = getattr(block, "graded", False)
+            fmt = getattr(block, "format", None)
+            start = getattr(block, "start", None)
+            due = getattr(block, "due", None)
+            staff_only = getattr(block, "visible_to_staff_only", False)
+            hide = getattr(block, "hide_from_toc", False)
+            edited_on = getattr(block, "edited_on", None)
         if start is not None and start.tzinfo is not utc:
             start = _utc(start)
-        due = getattr(block, "due", None)
         if due is not None and due.tzinfo is not utc:
             due = _utc(due)
-        edited_on = getattr(block, "edited_on", None)
         if edited_on is not None and edited_on.tzinfo is not utc:
             edited_on = _utc(edited_on)
-        yield Block(
-            key, location.block_type, location.block_id, getattr(block, "display_name", None), parent,
-            kid_keys, depth, position, bool(getattr(block, "graded", False)), getattr(block, "format", None),
-            start, due, bool(getattr(block, "visible_to_staff_only", False)),
-            bool(getattr(block, "hide_from_toc", False)), edited_on, edited_on,
+        yield make(
+            key, location.block_type, location.block_id, display_name, parent, kid_keys, depth, position,
+            True if graded else False, fmt, start, due, True if staff_only else False, True if hide else False,
+            edited_on, edited_on,
         )
         if kids:
             depth += 1

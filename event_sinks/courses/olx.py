@@ -296,6 +296,8 @@ def _parse_xml(fileobj, rel: str, *, root_only: bool, max_bytes: int) -> _Node:
         raise CourseReadError(f"unsafe XML: {exc}", rel, parser.CurrentLineNumber) from None
     except expat.ExpatError as exc:
         raise CourseReadError(f"malformed XML: {expat.ErrorString(exc.code)}", rel, exc.lineno) from None
+    except (LookupError, ValueError) as exc:  # an encoding declaration Python cannot decode
+        raise CourseReadError(f"unreadable XML: {exc}", rel, parser.CurrentLineNumber) from None
     if not found:
         raise CourseReadError("no root element", rel, None)
     return found[0]

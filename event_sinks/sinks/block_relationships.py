@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import attrs
 
-from ..sink import column
+from ..sink import ColumnBatch, Constant, column
 from .course_base import CourseSink
 
 
@@ -33,12 +33,27 @@ class BlockRelationshipSink(CourseSink):
     row_type = RelationshipRow
     order_by = ("parent_location", "position")
 
-    def rows(self, course):
-        org, course_key = course.org, course.course_key
+    def batches(self, course, batch_size):
+        """The edges in column batches: one list per field, org and course key as constants."""
+        org, course_key = Constant(course.org), Constant(course.course_key)
         types: dict[str, str] = {}  # parent location -> type; O(containers), not O(blocks)
-        for block in course.blocks():
-            if block.children:
-                types[block.usage_key] = block.block_type
-            parent = block.parent
-            if parent is not None:
-                yield (org, course_key, parent, types[parent], block.usage_key, block.block_type, block.position)
+        blocks = iter(course.blocks())
+        while True:
+            parents, parent_types, children, child_types, positions = [], [], [], [], []
+            n = 0
+            for block in blocks:
+                if block.children:
+                    types[block.usage_key] = block.block_type
+                parent = block.parent
+                if parent is not None:
+                    parents.append(parent)
+                    parent_types.append(types[parent])
+                    children.append(block.usage_key)
+                    child_types.append(block.block_type)
+                    positions.append(block.position)
+                    n += 1
+                    if n == batch_size:
+                        break
+            if not n:
+                return
+            yield ColumnBatch(n, [org, course_key, parents, parent_types, children, child_types, positions])

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from opaque_keys import InvalidKeyError as OpaqueInvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
 from ..courses import Course
 from ..errors import InvalidKeyError
-from ..sink import Sink
+from ..sink import ColumnBatch, Sink
 from ..triggers import Trigger
 from .course_source import get_course_source
 
@@ -24,6 +26,9 @@ def _course_of(data_kwarg, attribute):
 
     return key
 
+
+#: Rows per column batch behind ``rows()`` (dry runs, library readers): small, it only bounds memory.
+ROWS_BATCH = 4096
 
 #: A Studio publish fires several of these; dispatch coalesces them into one dump per course.
 COURSE_TRIGGERS = (
@@ -80,6 +85,23 @@ class CourseSink(Sink, abstract=True):
         self._last = None
         return self.rows(course)
 
-    def rows(self, course: Course):
-        """Rows of ``course`` as tuples in field order."""
+    def serialize_columns(self, key: str, batch_size: int):
+        if type(self).batches is CourseSink.batches:
+            return None  # a subclass with rows() only: the runner takes serialize()
+        course = self.course(key)
+        self._last = None
+        return self.batches(course, batch_size)
+
+    def rows(self, course: Course) -> Iterator[tuple]:
+        """Rows of ``course`` as tuples in field order (by default: the column batches, transposed)."""
+        if type(self).batches is CourseSink.batches:
+            raise NotImplementedError(f"sink {self.name} implements neither rows() nor batches()")
+        for batch in self.batches(course, ROWS_BATCH):
+            yield from batch.rows()
+
+    def batches(self, course: Course, batch_size: int) -> Iterator[ColumnBatch]:
+        """Rows of ``course`` as column batches of at most ``batch_size`` rows (the runner's fast path).
+
+        Subclasses implement this or :meth:`rows`; implementing this gives both.
+        """
         raise NotImplementedError

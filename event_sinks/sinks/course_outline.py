@@ -7,11 +7,12 @@ course ("section 2, subsection 1, unit 3") and to count blocks that have no even
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import islice
 
 import attrs
 
 from ..schema import View, quote
-from ..sink import column
+from ..sink import ColumnBatch, Constant, column
 from .course_base import CourseSink
 
 DT = "Nullable(DateTime64(6, 'UTC'))"
@@ -53,31 +54,57 @@ class CourseOutlineSink(CourseSink):
     row_type = OutlineRow
     order_by = ("order_in_course",)
 
-    def rows(self, course):
-        org, course_key = course.org, course.course_key
-        # ordinals[d] = 1-based position of the current ancestor at depth d (1 section, 2 subsection, 3 unit)
-        ordinals = [0, 0, 0, 0]
-        unit_is_vertical = False
-        for order, block in enumerate(course.blocks()):
-            depth = block.depth
-            if 1 <= depth <= 3:
-                ordinals[depth] = block.position + 1
-                for deeper in range(depth + 1, 4):
-                    ordinals[deeper] = 0
-                if depth == 3:
-                    unit_is_vertical = block.block_type == "vertical"
-            elif depth == 0:
-                ordinals = [0, 0, 0, 0]
-            yield (
-                org, course_key, block.usage_key, block.block_type,
-                display_name_with_default(block.display_name, block.block_id),
-                block.parent, depth, order,
-                ordinals[1] if depth >= 1 else 0,
-                ordinals[2] if depth >= 2 else 0,
-                ordinals[3] if depth >= 3 and unit_is_vertical else 0,
-                block.graded, block.format, block.start, block.due,
-                block.visible_to_staff_only, block.hide_from_toc, block.edited_on,
-            )
+    def batches(self, course, batch_size):
+        """The outline in column batches: one list per field, org and course key as constants.
+
+        Ordinals: the 1-based position of the current section (depth 1), subsection (depth 2) and
+        unit (depth 3) above a block, 0 above the course root's level; the unit ordinal only when the
+        unit is a vertical.
+        """
+        org, course_key = Constant(course.org), Constant(course.course_key)
+        blocks = course.blocks()
+        section = subsection = unit = 0  # ordinals of the current ancestors
+        order = 0
+        while True:
+            location, block_type, display_name, parent, depth_col = [], [], [], [], []
+            section_col, subsection_col, unit_col, graded, fmt = [], [], [], [], []
+            start, due, staff_only, hide, edited_on = [], [], [], [], []
+            n = 0
+            for block in islice(blocks, batch_size):
+                depth = block.depth
+                if depth == 1:
+                    section, subsection, unit = block.position + 1, 0, 0
+                elif depth == 2:
+                    subsection, unit = block.position + 1, 0
+                elif depth == 3:
+                    unit = block.position + 1 if block.block_type == "vertical" else 0
+                elif depth == 0:
+                    section = subsection = unit = 0
+                name = block.display_name
+                location.append(block.usage_key)
+                block_type.append(block.block_type)
+                display_name.append(name if name is not None else block.block_id.replace("_", " "))
+                parent.append(block.parent)
+                depth_col.append(depth)
+                section_col.append(section)
+                subsection_col.append(subsection)
+                unit_col.append(unit)
+                graded.append(block.graded)
+                fmt.append(block.format)
+                start.append(block.start)
+                due.append(block.due)
+                staff_only.append(block.visible_to_staff_only)
+                hide.append(block.hide_from_toc)
+                edited_on.append(block.edited_on)
+                n += 1
+            if not n:
+                return
+            yield ColumnBatch(n, [
+                org, course_key, location, block_type, display_name, parent, depth_col,
+                list(range(order, order + n)), section_col, subsection_col, unit_col, graded, fmt,
+                start, due, staff_only, hide, edited_on,
+            ])
+            order += n
 
     def views(self):
         o = f"{{db}}.{quote(self.view_name)}"

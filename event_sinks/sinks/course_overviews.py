@@ -8,6 +8,8 @@ points it at another model with the same field names.
 
 from __future__ import annotations
 
+import logging
+
 from ..models import ModelSink
 
 
@@ -17,6 +19,7 @@ class CourseOverviewSink(ModelSink):
     name = "course_overviews"
     model = "course_overviews.CourseOverview"
     unavailable_hint = "it is edx-platform's model: the sink works inside the LMS or CMS"
+    missing_model_log_level = logging.INFO  # expected outside Open edX
     fields = ("org", "id", "display_name", "start", "end", "enrollment_start", "enrollment_end",
               "self_paced", "modified")
     rename = {"id": "course_key", "self_paced": "pacing"}

@@ -18,7 +18,10 @@ class Command(BaseCommand):
         for name in registry.names():
             entry = registry.entry(name)
             sink = registry.get(name)
-            state = "enabled" if settings.sink_enabled(name, sink.pii) else "disabled"
+            if not sink.available():
+                state = "unavailable"
+            else:
+                state = "enabled" if settings.sink_enabled(name, sink.pii) else "disabled"
             pii = " [PII]" if sink.pii else ""
             self.stdout.write(f"\n{name}{pii} ({state}) - {sink.description}")
             self.stdout.write(f"  view: {sink.view_name}   table: {sink.table_name}   key: {sink.key_field}")

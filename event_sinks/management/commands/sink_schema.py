@@ -19,7 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--apply", action="store_true", help="run the statements on the engine")
 
     def handle(self, *args, **options):
-        sinks = [sink_or_error(n) for n in options["sinks"]] or registry.all()
+        sinks = [sink_or_error(n) for n in options["sinks"]] or [s for s in registry.all() if s.available()]
         schema = ledger_schema()
         for sink in sinks:
             schema = schema + sink.schema()
