@@ -13,7 +13,7 @@ import re
 import threading
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import attrs
 
@@ -28,7 +28,13 @@ _PASSWORD = re.compile(r"(?P<head>://[^:/@]*:)(?P<password>.*)@(?=[^@]*$)")
 
 
 def mask_dsn(dsn: str) -> str:
-    """The DSN with its password replaced by ``***``: safe for logs, errors and listings."""
+    """The DSN with its password replaced by ``***``: safe for logs, errors and listings.
+
+    Also for malformed DSNs (no ``://``, unencoded ``@ / # ?`` in the password): everything before
+    the last ``@`` after the user name is treated as secret.
+    """
+    if "://" not in dsn:
+        return f"***@{dsn.rpartition('@')[2]}" if "@" in dsn else dsn
     return _PASSWORD.sub(lambda m: f"{m.group('head')}***@", dsn)
 
 
@@ -36,10 +42,15 @@ def mask_dsn(dsn: str) -> str:
 class Target:
     """Where the engine is: parsed from the DSN, with the database resolved."""
 
-    dsn: str
+    dsn: str = attrs.field(repr=False)
     embedded: bool
     database: str
     path: str | None = None
+    host: str | None = None
+    port: int | None = None
+    username: str | None = None
+    password: str = attrs.field(default="", repr=False)
+    secure: bool = False
 
     @property
     def masked(self) -> str:
@@ -47,21 +58,40 @@ class Target:
 
 
 def parse_dsn(dsn: str, default_database: str) -> Target:
-    """Split a DSN into an engine target; an http DSN's ``/database`` path wins over the setting."""
+    """Split a DSN into an engine target; an http DSN's ``/database`` path wins over the setting.
+
+    The credentials are split off at the *last* ``@`` before the URL is parsed, so a password with
+    unencoded ``/ # ? @`` can neither leak into the host, port or database nor show up in an error.
+    """
     if dsn.startswith("chdb:"):
         path = dsn[len("chdb:") :]
         path = path[2:] if path.startswith("//") else path
         if not path or path == "memory":
             path = ":memory:"
         return Target(dsn, True, default_database, path)
-    parts = urlsplit(dsn)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(
-            "EVENT_SINKS['DSN'] must be 'chdb:///path' or 'http(s)://user:password@host:port/database', "
-            f"found {mask_dsn(dsn)!r}"
-        )
+    problem = ConfigurationError(
+        "EVENT_SINKS['DSN'] must be 'chdb:///path' or 'http(s)://user:password@host:port/database', "
+        f"found {mask_dsn(dsn)!r}"
+    )
+    scheme, sep, rest = dsn.partition("://")
+    if not sep or scheme not in ("http", "https"):
+        raise problem
+    userinfo, at, location = rest.rpartition("@")
+    if not at:
+        userinfo, location = "", rest
+    try:
+        parts = urlsplit(f"{scheme}://{location}")
+        port = parts.port
+    except ValueError:
+        raise problem from None
+    if not parts.hostname:
+        raise problem
+    user, _, password = userinfo.partition(":")
     database = unquote(parts.path.strip("/")) or default_database
-    return Target(dsn, False, database)
+    return Target(
+        dsn, False, database, host=parts.hostname, port=port or (8443 if scheme == "https" else 8123),
+        username=unquote(user) or "default", password=unquote(password), secure=scheme == "https",
+    )
 
 
 class Engine:
@@ -101,7 +131,11 @@ class Engine:
                 client = clickhouse_connect.get_client(interface="chdb", path=self.target.path)
             else:
                 client = clickhouse_connect.get_client(
-                    dsn=self.target.dsn,
+                    interface="https" if self.target.secure else "http",
+                    host=self.target.host,
+                    port=self.target.port,
+                    username=self.target.username,
+                    password=self.target.password,
                     database="default",
                     connect_timeout=self.settings.connect_timeout,
                     send_receive_timeout=self.settings.send_receive_timeout,
@@ -195,13 +229,19 @@ class Engine:
             self._schemas_applied.add(statement)
         return statements
 
-    # -- errors --------------------------------------------------------------------------------------
+    # -- errors ----------------------------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        """Remove the password, as given and URL-encoded, from a message."""
+        for secret in {self.target.password, quote(self.target.password, safe="")} - {""}:
+            text = text.replace(secret, "***")
+        return text
 
     def _translate(self, exc: Exception, doing: str) -> EngineError:
         """Turn a driver error into one of ours with a message an operator can act on."""
         from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError, ProgrammingError
 
-        text = mask_dsn(str(exc))
+        text = self._scrub(mask_dsn(str(exc)))
         where = self.target.masked
         if self.target.embedded and "Unable to open the chdb engine" in text:
             if "already initialized with path" in text:
