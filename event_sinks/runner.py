@@ -131,13 +131,22 @@ class Dumper:
 
     # -- dumping -------------------------------------------------------------------------------------
 
-    def dump_key(self, key: str, *, source_version: str | None = None) -> DumpResult:
-        """Dump one key; raises :class:`DumpError` (the previous dump stays visible) on failure."""
-        if source_version is None:
-            source_version = self.sink.version(key) or ""
-        return self.dump_keys([key], {key: source_version})[0]
+    def dump_key(
+        self, key: str, *, source_version: str | None = None, dumped_at: datetime | None = None
+    ) -> DumpResult:
+        """Dump one key; raises :class:`DumpError` (the previous dump stays visible) on failure.
 
-    def dump_keys(self, keys: list[str], versions: dict[str, str]) -> list[DumpResult]:
+        ``dumped_at`` is when the source was read (before ``version()``); it orders dumps, so a dump
+        delayed between reading and writing never outranks a dump of newer content.
+        """
+        if source_version is None:
+            dumped_at = datetime.now(UTC)
+            source_version = self.sink.version(key) or ""
+        return self.dump_keys([key], {key: source_version}, dumped_at=dumped_at)[0]
+
+    def dump_keys(
+        self, keys: list[str], versions: dict[str, str], *, dumped_at: datetime | None = None
+    ) -> list[DumpResult]:
         """Dump several keys as one dump (one dump id): for sinks with many small keys (model rows).
 
         The rows come from ``sink.serialize_many(keys)``; one ledger insert with a row per key
@@ -146,7 +155,7 @@ class Dumper:
         """
         started = time.monotonic()
         dump_id = uuid.uuid4()
-        dumped_at = datetime.now(UTC)
+        dumped_at = dumped_at or datetime.now(UTC)
         counts = dict.fromkeys(keys, 0)
         rows = nbytes = 0
         what = f"{self.sink.name} {keys[0]!r}" + (f" (+{len(keys) - 1} keys)" if len(keys) > 1 else "")
@@ -438,6 +447,7 @@ def dump(
     known = dumper.current_versions(keys) if skip_unchanged else {}
     group = max(1, sink.keys_per_dump)
     pending: dict[str, str] = {}  # key -> source version, waiting to be dumped together
+    read_at: list[datetime] = []  # when each pending key's source was read
 
     def record(result: DumpResult) -> None:
         summary.results.append(result)
@@ -447,10 +457,11 @@ def dump(
             on_result(result)
 
     def flush() -> None:
-        batch = dict(pending)
+        batch, first_read = dict(pending), min(read_at)
         pending.clear()
+        read_at.clear()
         try:
-            results = dumper.dump_keys(list(batch), batch)
+            results = dumper.dump_keys(list(batch), batch, dumped_at=first_read)
         except DumpError as exc:
             if raise_errors:
                 raise
@@ -461,6 +472,7 @@ def dump(
     for raw_key in sink.keys() if keys is None else keys:
         try:
             key = sink.normalize_key(raw_key)
+            reading = datetime.now(UTC)  # before the source is read: this orders the dump
             version = sink.version(key) or ""
         except Exception as exc:
             if raise_errors:
@@ -472,6 +484,7 @@ def dump(
             record(DumpResult(sink.name, key, "skipped", source_version=version))
             continue
         pending[key] = version
+        read_at.append(reading)
         if len(pending) >= group:
             flush()
     if pending:

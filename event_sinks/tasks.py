@@ -103,13 +103,14 @@ def run_dump(sink_name: str, key: str, *, delete: bool = False) -> DumpResult:
         dumper.ensure_schema()
     if delete:
         return dumper.delete_key(key)
+    read_at = datetime.now(UTC)  # before the source is read: this orders the dump
     version = sink.version(key) or ""
     if version and dumper.current_versions([key]).get(key) == version:
         log.info("event_sinks: %s %r unchanged (version %s); dump skipped", sink.name, key, version)
         return DumpResult(sink.name, key, "skipped", source_version=version)
     before = datetime.now(UTC)
     try:
-        result = dumper.dump_key(key, source_version=version)
+        result = dumper.dump_key(key, source_version=version, dumped_at=read_at)
     except DumpError as exc:
         cause = exc.__cause__
         if isinstance(cause, EngineError):

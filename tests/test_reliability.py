@@ -471,12 +471,6 @@ def test_concurrent_dumps_of_one_course_show_the_later_started_one(
         engine.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "runner bug: a dump's dumped_at is taken after the source was read (dump_keys), so a dump that read "
-    "the course first but was delayed before dump_keys (thread preempted; in tasks.run_dump a slow ledger "
-    "query) outranks a later dump of newer content: the view stays on the older publish. Fix: take "
-    "dumped_at before sink.version() and pass it to dump_keys (see docs/reliability.md)."
-))
 def test_a_dump_delayed_after_reading_does_not_hide_a_newer_publish(
     settings, http_server, database, store, fresh_engines
 ):
@@ -509,11 +503,6 @@ def test_a_dump_delayed_after_reading_does_not_hide_a_newer_publish(
     assert (source_version, rows) == ("new", 27), "the view shows the older publish after the newer was dumped"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "CourseSink bug: version() and serialize() share one cached course per sink *instance* (self._last), "
-    "and the registry gives every thread the same instance, so a thread can write the rows of a course "
-    "read by another thread under its own (older) source_version. Fix: keep the cache in a threading.local."
-))
 def test_a_shared_sink_instance_labels_each_dump_with_the_version_of_its_rows(
     settings, http_server, database, store, fresh_engines
 ):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 from opaque_keys import InvalidKeyError as OpaqueInvalidKeyError
@@ -50,8 +51,17 @@ class CourseSink(Sink, abstract=True):
     triggers = COURSE_TRIGGERS
 
     def __init__(self):
-        # version() and serialize() of one dump share one read of the course.
-        self._last: tuple[str, Course] | None = None
+        # version() and serialize() of one dump share one read of the course. Per thread: the
+        # registry hands every thread the same sink instance.
+        self._local = threading.local()
+
+    @property
+    def _last(self) -> tuple[str, Course] | None:
+        return getattr(self._local, "last", None)
+
+    @_last.setter
+    def _last(self, value: tuple[str, Course] | None) -> None:
+        self._local.last = value
 
     def normalize_key(self, key: str) -> str:
         try:
