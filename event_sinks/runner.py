@@ -74,26 +74,38 @@ class DumpResult:
 
 @attrs.define
 class DumpSummary:
-    """Totals over a run of :func:`dump`, for logs and the command's final line."""
+    """Totals over a run of :func:`dump`, for logs and the command's final line.
 
+    Counts and failures are always kept; the per-key results only with ``keep_results`` (the
+    library default), so a backfill of millions of keys does not hold one result per key.
+    """
+
+    keep_results: bool = True
     results: list[DumpResult] = attrs.Factory(list)
+    failed: list[DumpResult] = attrs.Factory(list)
+    counts: dict[str, int] = attrs.Factory(dict)
+    rows: int = 0
+    bytes: int = 0
     started: float = attrs.Factory(time.monotonic)
     finished: float | None = None
 
+    def add(self, result: DumpResult) -> None:
+        """Count one key's result."""
+        self.counts[result.status] = self.counts.get(result.status, 0) + 1
+        self.rows += result.rows
+        self.bytes += result.bytes
+        if result.status == "failed":
+            self.failed.append(result)
+        if self.keep_results:
+            self.results.append(result)
+
     def count(self, status: str) -> int:
-        return sum(1 for r in self.results if r.status == status)
+        return self.counts.get(status, 0)
 
     @property
-    def rows(self) -> int:
-        return sum(r.rows for r in self.results)
-
-    @property
-    def bytes(self) -> int:
-        return sum(r.bytes for r in self.results)
-
-    @property
-    def failed(self) -> list[DumpResult]:
-        return [r for r in self.results if r.status == "failed"]
+    def total(self) -> int:
+        """Keys seen by the run, whatever happened to them."""
+        return sum(self.counts.values())
 
     @property
     def elapsed(self) -> float:
@@ -306,6 +318,8 @@ class Dumper:
                          self.engine.target.masked, text[:200])
                 _SYNC_DELETE_ONLY.add(dsn)
                 self.engine.command(sql, parameters=params)
+        for _, key in known:  # pruned: forget them, so a long backfill holds O(batch) keys
+            self._completed.pop(key, None)
 
     def wait_for_retention(self, timeout: float = RETENTION_WAIT) -> bool:
         """Wait until the engine has applied every DELETE of this sink's table; False on timeout."""
@@ -428,6 +442,7 @@ def dump(
     skip_unchanged: bool = False,
     raise_errors: bool = False,
     on_result: Callable[[DumpResult], None] | None = None,
+    keep_results: bool = True,
 ) -> DumpSummary:
     """Dump ``keys`` of ``sink`` (all of ``sink.keys()`` when None) and return the summary.
 
@@ -440,8 +455,8 @@ def dump(
     dumper = Dumper(sink, engine, batch_size)
     if dumper.engine.settings.auto_create_schema:
         dumper.ensure_schema()
-    summary = DumpSummary()
-    done: list[str] = []
+    summary = DumpSummary(keep_results=keep_results)
+    done: list[str] = []  # dumped keys not yet pruned; pruned every _PRUNE_CHUNK keys to stay O(batch)
     if keys is not None:
         keys = list(keys)
     known = dumper.current_versions(keys) if skip_unchanged else {}
@@ -449,10 +464,19 @@ def dump(
     pending: dict[str, str] = {}  # key -> source version, waiting to be dumped together
     read_at: list[datetime] = []  # when each pending key's source was read
 
+    def prune() -> None:
+        try:
+            dumper.prune(done)
+        except EngineError as exc:  # retention is housekeeping: never fail a dump for it
+            log.warning("event_sinks: pruning superseded dumps of %s failed (will retry next time): %s", sink.name, exc)
+        done.clear()
+
     def record(result: DumpResult) -> None:
-        summary.results.append(result)
+        summary.add(result)
         if result.status == "dumped":
             done.append(result.key)
+            if len(done) >= max(_PRUNE_CHUNK, group):
+                prune()
         if on_result is not None:
             on_result(result)
 
@@ -490,10 +514,7 @@ def dump(
     if pending:
         flush()
     if done:
-        try:
-            dumper.prune(done)
-        except EngineError as exc:  # retention is housekeeping: never fail a dump for it
-            log.warning("event_sinks: pruning superseded dumps of %s failed (will retry next time): %s", sink.name, exc)
+        prune()
     summary.finished = time.monotonic()
     log.info("event_sinks: %s: %s", sink.name, summary)
     return summary

@@ -141,7 +141,7 @@ class Command(BaseCommand):
         progress = Progress(getattr(self.stderr, "_out", sys.stderr), len(selected))
         try:
             summary = dump(sink, selected, engine=engine, batch_size=options["batch_size"],
-                           skip_unchanged=not options["force"], on_result=progress)
+                           skip_unchanged=not options["force"], on_result=progress, keep_results=False)
         except KeyboardInterrupt:
             progress.close()
             raise CommandError(
@@ -157,7 +157,7 @@ class Command(BaseCommand):
             self.stdout.write(f"FAILED {failure.key}: {failure.error}")
         self.stdout.write(f"{sink.name}: {summary}")
         if summary.failed:
-            raise CommandError(f"{len(summary.failed)} of {len(summary.results)} keys failed (listed above)")
+            raise CommandError(f"{len(summary.failed)} of {summary.total} keys failed (listed above)")
 
     def _resume(self, engine, sink, selected):
         started = interrupted_run_start(engine, sink.name)
