@@ -36,8 +36,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from . import ledger
 from .errors import EventSinksError, InvalidKeyError, SinkDefinitionError, UnsafeIdentifierError
-from .schema import Column, column_type, identifier
-from .sink import Sink, column
+from .schema import Column, column_type
+from .sink import Sink, check_sink_name, column
 from .triggers import Trigger
 
 log = logging.getLogger(__name__)
@@ -410,14 +410,7 @@ class ModelSink(Sink, abstract=True):
         cls._description = declared or ((cls.__doc__ or "").strip().splitlines() or [""])[0]
         if abstract:
             return
-        where = f"{cls.__module__}.{cls.__qualname__}"
-        name = getattr(cls, "name", None)
-        if not name:
-            raise SinkDefinitionError(f"{where}: a sink needs a class attribute `name` (a plain identifier)")
-        try:
-            identifier(name, "sink name")
-        except UnsafeIdentifierError as exc:
-            raise SinkDefinitionError(f"{where}: {exc}") from None
+        where = check_sink_name(cls)
         model = getattr(cls, "model", None)
         if not isinstance(model, str) or model.count(".") != 1 or not all(model.split(".")):
             raise SinkDefinitionError(f"{where}: `model` must be 'app_label.ModelName', found {model!r}")

@@ -114,6 +114,19 @@ class ColumnBatch:
         return f"<ColumnBatch of {self.size} rows, {len(self.columns)} columns>"
 
 
+def check_sink_name(cls: type) -> str:
+    """Check that a sink class has a plain-identifier ``name``; returns its dotted path for messages."""
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    name = getattr(cls, "name", None)
+    if not name:
+        raise SinkDefinitionError(f"{where}: a sink needs a class attribute `name` (a plain identifier)")
+    try:
+        identifier(name, "sink name")
+    except UnsafeIdentifierError as exc:
+        raise SinkDefinitionError(f"{where}: {exc}") from None
+    return where
+
+
 class Sink:
     """Base class of every sink. Subclass it, declare the class attributes, implement the hooks.
 
@@ -141,14 +154,7 @@ class Sink:
         super().__init_subclass__(**kwargs)
         if abstract:
             return
-        where = f"{cls.__module__}.{cls.__qualname__}"
-        name = cls.__dict__.get("name", getattr(cls, "name", None))
-        if not name:
-            raise SinkDefinitionError(f"{where}: a sink needs a class attribute `name` (a plain identifier)")
-        try:
-            identifier(name, "sink name")
-        except UnsafeIdentifierError as exc:
-            raise SinkDefinitionError(f"{where}: {exc}") from None
+        where = check_sink_name(cls)
         row_type = getattr(cls, "row_type", None)
         if row_type is None:
             raise SinkDefinitionError(f"{where}: a sink needs `row_type`, an attrs class of typed columns")

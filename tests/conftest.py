@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
+import types
 import uuid
 from pathlib import Path
 
 import pytest
+from django.dispatch import Signal
 
 from event_sinks.clickhouse import Engine, close_engines
 from event_sinks.conf import get_settings
@@ -78,6 +81,25 @@ def words():
     registry.register(sample_sink.WordsSink, "tests")
     yield registry.get("test_words")
     registry.unregister("test_words")
+
+
+@pytest.fixture
+def signal_handler(monkeypatch):
+    """edx-platform's ``xmodule.modulestore.django.SignalHandler`` signals (which need the platform).
+
+    Only the two Django signals the sinks connect to, with the same names and kwargs.
+    """
+    module = types.ModuleType("xmodule.modulestore.django")
+
+    class SignalHandler:
+        course_published = Signal()
+        course_deleted = Signal()
+
+    module.SignalHandler = SignalHandler
+    for name in ("xmodule", "xmodule.modulestore"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, "xmodule.modulestore.django", module)
+    return SignalHandler
 
 
 @pytest.fixture

@@ -27,7 +27,6 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.db import transaction
-from django.dispatch import Signal
 from opaque_keys.edx.keys import CourseKey
 from openedx_events.content_authoring.data import CourseCatalogData, CourseScheduleData, XBlockData
 from openedx_events.content_authoring.signals import COURSE_CATALOG_INFO_CHANGED, XBLOCK_PUBLISHED
@@ -114,21 +113,11 @@ def figures(title: str, **values) -> None:
 
 
 @pytest.fixture
-def signal_handler(monkeypatch):
-    """edx-platform's ``xmodule.modulestore.django.SignalHandler``: the two signals the sinks connect to."""
-    module = types.ModuleType("xmodule.modulestore.django")
-
-    class SignalHandler:
-        course_published = Signal()
-        course_deleted = Signal()
-
-    module.SignalHandler = SignalHandler
-    for name in ("xmodule", "xmodule.modulestore"):
-        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
-    monkeypatch.setitem(sys.modules, "xmodule.modulestore.django", module)
+def signal_handler(signal_handler):
+    """The platform's signals (conftest), with the receivers connected to them."""
     handlers.disconnect_all()
     handlers.connect_all()
-    yield SignalHandler
+    yield signal_handler
     handlers.disconnect_all()
     handlers.connect_all()
 

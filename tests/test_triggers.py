@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import logging
-import sys
-import types
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from django.db import transaction
-from django.dispatch import Signal
 from opaque_keys.edx.keys import CourseKey, UsageKey
 from openedx_events.content_authoring.data import CourseCatalogData, CourseData, CourseScheduleData, XBlockData
 from openedx_events.content_authoring.signals import (
@@ -29,25 +26,6 @@ from event_sinks.sinks.course_source import OlxSource, set_course_source
 DEMO = Path(__file__).resolve().parents[1] / "event_sinks" / "demo" / "course"
 KEY = "course-v1:EventSinks+Demo101+2026"
 COURSE_KEY = CourseKey.from_string(KEY)
-
-
-@pytest.fixture
-def signal_handler(monkeypatch):
-    """edx-platform's ``xmodule.modulestore.django.SignalHandler`` signals (which need the platform).
-
-    Only the two Django signals the sinks connect to, with the same names and kwargs.
-    """
-    module = types.ModuleType("xmodule.modulestore.django")
-
-    class SignalHandler:
-        course_published = Signal()
-        course_deleted = Signal()
-
-    module.SignalHandler = SignalHandler
-    for name in ("xmodule", "xmodule.modulestore"):
-        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
-    monkeypatch.setitem(sys.modules, "xmodule.modulestore.django", module)
-    return SignalHandler
 
 
 @pytest.fixture
