@@ -9,7 +9,8 @@ Invariants (docs/decisions/0001-dump-visibility.rst):
 4. the current view shows the latest complete dump per key (by ``dumped_at``), so rows that
    vanished from the source vanish from the view, and a tombstone removes a whole key;
 5. superseded rows (dumps that started before a newer complete dump of the same key) are deleted
-   after each run: one lightweight DELETE per 500 keys, which the engine applies in the background;
+   as a run goes (every 500 dumped keys, and at its end): one lightweight DELETE per 500 keys, which
+   the engine applies in the background;
 6. inserts name their columns and types; values are never rendered into SQL.
 
 Rows travel column-oriented: a sink's column batches (or its rows gathered and transposed), the dump
