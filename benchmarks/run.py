@@ -73,7 +73,7 @@ def reset_peak_rss() -> None:
 
 
 def setup(dsn: str, database: str = "bench", **settings_overrides) -> None:
-    from event_sinks.__main__ import configure
+    from event_sinks.cli import configure
 
     configure(dsn)
     from django.conf import settings
@@ -93,7 +93,7 @@ def stand_in(n_courses: int, n_blocks: int, first: int = 0):
 def install_source(kind: str, n_blocks: int, work: Path) -> str:
     """Install a course source of one ``n_blocks`` course (stand-in store, or its OLX export); returns its key."""
     from event_sinks.courses.modulestore import read_modulestore
-    from event_sinks.sinks.course_source import ModulestoreSource, OlxSource, set_course_source
+    from event_sinks.courses.sources import ModulestoreSource, OlxSource, set_course_source
 
     store = stand_in(1, n_blocks)
     key = next(iter(ModulestoreSource(store).keys()))
@@ -146,18 +146,18 @@ def child_throughput(n_blocks: int, source: str, dsn: str) -> dict:
 
     setup(dsn)
     from event_sinks import dump, get_sink
-    from event_sinks.clickhouse import get_engine
-    from event_sinks.runner import Dumper
+    from event_sinks.clickhouse import get_connection
+    from event_sinks.dumping import Dumper
 
     try:  # absent before the columnar path (the script also measures older revisions)
-        from event_sinks.runner import prepare_columns
-        from event_sinks.sink import Constant
+        from event_sinks.clickhouse.encoding import prepare_columns
+        from event_sinks.core import Constant
     except ImportError:
         prepare_columns = None
 
     work = Path(tempfile.mkdtemp())
     key = install_source(source, n_blocks, work)
-    engine = get_engine()
+    engine = get_connection()
     out = {"blocks": n_blocks, "source": source, "engine": "http" if dsn.startswith("http") else "embedded"}
     warm_up(key)
     # Best of several runs: the machine is shared, and small dumps are quick to repeat.
@@ -246,9 +246,9 @@ def child_latency(publishes: int, dsn: str) -> dict:
     from openedx_events.content_authoring.data import CourseCatalogData, CourseScheduleData
     from openedx_events.content_authoring.signals import COURSE_CATALOG_INFO_CHANGED
 
-    from event_sinks.clickhouse import get_engine
-    from event_sinks.handlers import connect_all
-    from event_sinks.sinks.course_source import OlxSource, set_course_source
+    from event_sinks.clickhouse import get_connection
+    from event_sinks.receivers import connect_all
+    from event_sinks.courses.sources import OlxSource, set_course_source
 
     work = Path(tempfile.mkdtemp())
     course = work / "course"
@@ -258,7 +258,7 @@ def child_latency(publishes: int, dsn: str) -> dict:
     key = "course-v1:EventSinks+Demo101+2026"
     info = CourseCatalogData(course_key=CourseKey.from_string(key), name="Demo",
                              schedule_data=CourseScheduleData(start=datetime.now(UTC), pacing="self"))
-    engine = get_engine()
+    engine = get_connection()
     chapter = course / "chapter" / "welcome.xml"
     original = chapter.read_text()
     latencies = []
@@ -287,8 +287,8 @@ def child_backfill(n_courses: int, n_blocks: int, dsn: str) -> dict:
 
     from django.core.management import call_command
 
-    from event_sinks.runner import Dumper
-    from event_sinks.sinks.course_source import ModulestoreSource, set_course_source
+    from event_sinks.dumping import Dumper
+    from event_sinks.courses.sources import ModulestoreSource, set_course_source
 
     warm_up()
     store = stand_in(n_courses, n_blocks)

@@ -1,7 +1,8 @@
 """Django app config: a plain Django app, and an Open edX plugin through ``plugin_app``.
 
-At ``ready()`` the receivers of every enabled sink are connected. Nothing here may raise into
-the host: a failure is logged and the LMS/CMS starts without the sink.
+At ``ready()`` the system checks are registered (``manage.py check`` reports bad settings) and the
+receivers of every enabled sink are connected. Nothing here may raise into the host: a failure is
+logged and the LMS/CMS starts without the sink.
 """
 
 import logging
@@ -32,8 +33,11 @@ class EventSinksConfig(AppConfig):
     }
 
     def ready(self):
+        from .checks import register
+
+        register()
         try:
-            from .handlers import connect_all
+            from .receivers import connect_all
 
             connect_all()
         except Exception:  # the host must start even if a sink is broken

@@ -1,4 +1,4 @@
-"""Dispatch strategies: when a triggered key actually gets dumped.
+"""Dispatch: when a triggered key actually gets dumped -- ``sync``, ``on_commit`` or ``celery``.
 
 ``sync`` dumps in the caller's thread; ``on_commit`` waits for the surrounding database
 transaction to commit (nothing happens if it rolls back) and dumps each dirty key once, however
@@ -12,27 +12,25 @@ import threading
 from collections.abc import Iterable
 
 from .conf import get_settings
-from .sink import Sink
+from .core.sink import Sink
+from .dumping import dump
+from .registry import get_sink
 
 log = logging.getLogger(__name__)
 
 
 def dump_now(sink: Sink, keys: Iterable[str], *, delete: bool = False) -> None:
-    """Dump (or tombstone) ``keys`` right away; errors are logged, never raised to the caller."""
-    from .runner import Dumper, dump
+    """Dump (or tombstone) ``keys`` right away; errors are logged, never raised to the caller.
 
+    Skipping unchanged keys is what coalesces a publish: its first signal dumps the new version,
+    the others of the burst find that version already current.
+    """
     keys = list(keys)
     try:
-        if delete:
-            dumper = Dumper(sink)
-            dumper.ensure_schema()
-            dumper.delete_keys([sink.normalize_key(key) for key in keys])
-        else:
-            # Skipping unchanged keys is what coalesces a publish: its first signal dumps the new
-            # version, the others of the burst find that version already current.
-            summary = dump(sink, keys, skip_unchanged=True)
-            for failure in summary.failed:
-                log.error("event_sinks: dump of %s %r failed: %s", sink.name, failure.key, failure.error)
+        summary = dump(sink, keys, delete=delete, skip_unchanged=True)
+        for failure in summary.failed:
+            log.error("event_sinks: %s of %s %r failed: %s", "tombstone" if delete else "dump", sink.name,
+                      failure.key, failure.error)
     except Exception:
         log.exception("event_sinks: dispatch of %s %s failed", sink.name, keys)
 
@@ -51,8 +49,6 @@ _pending = _Pending()
 
 
 def _flush() -> None:
-    from .registry import get_sink
-
     batch, _pending.keys = _pending.keys, {}
     for name, marks in batch.items():
         sink = get_sink(name)

@@ -30,7 +30,14 @@ class UnsafeIdentifierError(EventSinksError, ValueError):
 
 
 class EngineError(EventSinksError):
-    """ClickHouse refused or failed a statement."""
+    """ClickHouse refused or failed a statement; ``code`` is ClickHouse's error code when it gave one."""
+
+    def __init__(self, message: str = "", *, code: int | None = None):
+        super().__init__(message)
+        self.code = code
+
+    def __reduce__(self):  # picklable with its code (Celery results, multiprocessing)
+        return (_rebuild_engine_error, (type(self), str(self), self.code))
 
 
 class EngineUnavailableError(EngineError):
@@ -39,3 +46,7 @@ class EngineUnavailableError(EngineError):
 
 class DumpError(EventSinksError):
     """A dump of one key failed; the previous complete dump stays visible."""
+
+
+def _rebuild_engine_error(cls: type[EngineError], message: str, code: int | None) -> EngineError:
+    return cls(message, code=code)

@@ -1,4 +1,4 @@
-"""Sink discovery through the ``event_sinks.sinks`` entry-point group.
+"""The registry: sinks discovered through the ``event_sinks.sinks`` entry-point group.
 
 Any installed distribution registers a sink with one line in its packaging metadata::
 
@@ -21,8 +21,8 @@ import attrs
 from importlib_metadata import EntryPoint, entry_points
 
 from .conf import get_settings
+from .core.sink import Sink
 from .errors import SinkDefinitionError, UnknownSinkError
-from .sink import Sink
 
 log = logging.getLogger(__name__)
 

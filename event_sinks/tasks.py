@@ -41,15 +41,15 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task, shared_task
 
 from .conf import get_settings
+from .core.sink import Sink
+from .dumping import DumpResult, run_one
 from .errors import DumpError, EngineError, EventSinksError
-from .runner import Dumper, DumpResult
-from .sink import Sink
+from .registry import get_sink
 
 log = logging.getLogger(__name__)
 
@@ -85,42 +85,17 @@ class DumpTask(Task):
 def run_dump(sink_name: str, key: str, *, delete: bool = False) -> DumpResult:
     """Dump (or tombstone) one key of one sink now, the way the task does; raises on failure.
 
-    Mirrors :func:`event_sinks.runner.dump` for a single key, with the skip-unchanged check
-    limited to that key (one small ledger lookup instead of reading every key of the sink).
-    A failed dump caused by the engine is raised as an :class:`EngineError` (retryable); a dump
-    failed by the sink itself keeps its :class:`DumpError` (not retryable).
+    :func:`event_sinks.dumping.run_one` for an enabled sink: a key whose source version equals its
+    current dump's is skipped (one small ledger lookup). A failed dump caused by the engine raises an
+    :class:`EngineError` (retryable); a dump failed by the sink itself raises :class:`DumpError`.
     """
-    from .registry import get_sink
-
-    settings = get_settings()
     sink = get_sink(sink_name)
-    if not settings.sink_enabled(sink.name, sink.pii):
+    if not get_settings().sink_enabled(sink.name, sink.pii):
         log.warning("event_sinks: %s is disabled in this worker's settings; task for key %r ignored", sink.name, key)
         return DumpResult(sink.name, key, "skipped", error="sink disabled")
-    key = sink.normalize_key(key)
-    dumper = Dumper(sink)
-    if settings.auto_create_schema:
-        dumper.ensure_schema()
-    if delete:
-        return dumper.delete_key(key)
-    read_at = datetime.now(UTC)  # before the source is read: this orders the dump
-    version = sink.version(key) or ""
-    if version and dumper.current_versions([key]).get(key) == version:
-        log.info("event_sinks: %s %r unchanged (version %s); dump skipped", sink.name, key, version)
-        return DumpResult(sink.name, key, "skipped", source_version=version)
-    before = datetime.now(UTC)
-    try:
-        result = dumper.dump_key(key, source_version=version, dumped_at=read_at)
-    except DumpError as exc:
-        cause = exc.__cause__
-        if isinstance(cause, EngineError):
-            # Same class as the engine's error (so it is retried), with the dump's context.
-            raise type(cause)(str(exc)) from exc
-        raise
-    try:
-        dumper.prune([key], before)
-    except EngineError as exc:  # retention is housekeeping: the next dump of the key retries it
-        log.warning("event_sinks: pruning superseded dumps of %s %r failed: %s", sink.name, key, exc)
+    result = run_one(sink, key, delete=delete)
+    if result.status == "skipped":
+        log.info("event_sinks: %s %r unchanged (version %s); dump skipped", sink.name, key, result.source_version)
     return result
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.dispatch import Signal
 
-from event_sinks.clickhouse import Engine, close_engines
+from event_sinks.clickhouse import Connection, close_connections
 from event_sinks.conf import get_settings
 from event_sinks.registry import registry
 
@@ -46,7 +46,7 @@ def database():
 
 def _configure(settings, dsn, database, **extra):
     settings.EVENT_SINKS = {"DSN": dsn, "DATABASE": database, "DISPATCH": "sync", **extra}
-    close_engines()
+    close_connections()
 
 
 @pytest.fixture(params=["embedded", "http"])
@@ -60,7 +60,7 @@ def engine(request, settings, chdb_dir, database):
             server.start()
         dsn = server.dsn.rsplit("/", 1)[0] + f"/{database}"
     _configure(settings, dsn, database)
-    engine = Engine(get_settings())
+    engine = Connection(get_settings())
     yield engine
     if request.param == "http":
         engine.close()

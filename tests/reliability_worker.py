@@ -84,17 +84,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=6)
     args = parser.parse_args(argv)
 
-    from event_sinks.clickhouse import Engine
+    from event_sinks.clickhouse import Connection
     from event_sinks.conf import get_settings
-    from event_sinks.runner import Dumper, dump
+    from event_sinks.dumping import Dumper, dump
     from event_sinks.sinks.course_outline import CourseOutlineSink
-    from event_sinks.sinks.course_source import ModulestoreSource, set_course_source
+    from event_sinks.courses.sources import ModulestoreSource, set_course_source
 
     settings = get_settings()
     if settings.dsn.startswith("chdb:"):
         parser.error("set EVENT_SINKS_DSN to the HTTP endpoint (the test process must read the same engine)")
     set_course_source(ModulestoreSource(build_store(args.generation, args.courses)))
-    engine = Engine(settings)
+    engine = Connection(settings)
     sink = CourseOutlineSink()
     Dumper(sink, engine).ensure_schema()  # connected, schema in place: what is left is the dump itself
     from clickhouse_connect.driver import options
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     if not sys.stdin.readline():
         return 2  # the test went away
     _announce(engine)
-    summary = dump(sink, engine=engine, batch_size=args.batch_size, skip_unchanged=True)
+    summary = dump(sink, connection=engine, batch_size=args.batch_size, skip_unchanged=True)
     sys.stdout.write(f"DONE {summary}\n")
     sys.stdout.flush()
     engine.close()

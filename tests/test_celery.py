@@ -22,9 +22,9 @@ from celery.contrib.testing.worker import start_worker  # noqa: E402
 from django.core.cache import cache, caches  # noqa: E402
 
 from event_sinks import tasks  # noqa: E402
-from event_sinks.clickhouse import close_engines, get_engine  # noqa: E402
+from event_sinks.clickhouse import close_connections, get_connection  # noqa: E402
 from event_sinks.dispatch import dispatch  # noqa: E402
-from event_sinks.runner import Dumper  # noqa: E402
+from event_sinks.dumping import Dumper  # noqa: E402
 
 from . import sample_sink  # noqa: E402
 
@@ -142,7 +142,7 @@ def use_celery(settings, **extra):
 
 
 def view_words(doc="doc"):
-    engine = get_engine()
+    engine = get_connection()
     rows = engine.query(
         f"SELECT word FROM `{engine.database}`.test_words WHERE doc = {{doc:String}} ORDER BY position",
         {"doc": doc},
@@ -152,7 +152,7 @@ def view_words(doc="doc"):
 
 def logged_dumps(doc="doc"):
     """Complete dumps of ``doc`` in the ledger (what the view chooses from)."""
-    engine = get_engine()
+    engine = get_connection()
     return engine.query(
         f"SELECT count() FROM `{engine.database}`.event_sinks_dump_log "
         "WHERE sink = 'test_words' AND key = {doc:String}",
@@ -187,11 +187,11 @@ def http_settings(settings, http_server, database):
         http_server.start()
     dsn = http_server.dsn.rsplit("/", 1)[0] + f"/{database}"
     settings.EVENT_SINKS = {"DSN": dsn, "DATABASE": database, "CONNECT_TIMEOUT": 1, "DISPATCH": "celery"}
-    close_engines()
+    close_connections()
     yield settings
     if not http_server.running:
         http_server.start()
-    close_engines()
+    close_connections()
 
 
 # -- (1) a dirty key becomes one task, and rows in the view ---------------------------------------------

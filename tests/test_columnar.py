@@ -12,8 +12,9 @@ import pytest
 from event_sinks import Sink, column, dump
 from event_sinks.errors import DumpError
 from event_sinks.registry import registry
-from event_sinks.runner import Dumper, datetime64_scales, prepare_columns
-from event_sinks.sink import ColumnBatch, Constant
+from event_sinks.clickhouse.encoding import datetime64_scales, prepare_columns
+from event_sinks.dumping import Dumper
+from event_sinks.core import ColumnBatch, Constant
 
 T0 = datetime(2026, 3, 1, 8, 30, 15, 250_001, tzinfo=UTC)
 
@@ -76,7 +77,7 @@ def view(engine, name):
 
 def test_column_batches_write_the_same_rows_as_tuples(engine, sinks):
     for name in ("test_rows", "test_columns"):
-        summary = dump(name, ["s1"], engine=engine, batch_size=7, raise_errors=True)
+        summary = dump(name, ["s1"], connection=engine, batch_size=7, raise_errors=True)
         assert summary.rows == 25
     assert view(engine, "test_columns") == view(engine, "test_rows")
     rows = view(engine, "test_columns")
@@ -132,7 +133,7 @@ def test_inserts_do_not_outlive_themselves(engine, sinks, monkeypatch):
     monkeypatch.setattr(type(client), "create_insert_context", tracked)
     gc.disable()
     try:
-        dump("test_columns", ["s1"], engine=engine, batch_size=5, raise_errors=True)
+        dump("test_columns", ["s1"], connection=engine, batch_size=5, raise_errors=True)
         assert len(contexts) >= 6 and all(ref() is None for ref in contexts)
     finally:
         gc.enable()

@@ -10,8 +10,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from event_sinks.clickhouse import get_engine
-from event_sinks.sinks.course_source import set_course_source
+from event_sinks.clickhouse import get_connection
+from event_sinks.courses.sources import set_course_source
 
 from . import sample_sink
 
@@ -32,7 +32,7 @@ def _reset_source():
 
 
 def ledger(sink):
-    engine = get_engine()
+    engine = get_connection()
     return engine.query(
         f"SELECT key, count() FROM `{engine.database}`.event_sinks_dump_log WHERE sink = {{s:String}} "
         "GROUP BY key ORDER BY key",
@@ -109,7 +109,7 @@ def test_dry_run_formats_write_nothing(embedded):
     assert '"Reading: ""the long river"", dams & floods"' in out
     out, _ = run("dump_sink", "course_outline", DEMO_KEY, "--olx", str(DEMO), "--dry-run", "--format", "table")
     assert "长江 (The Yangtze)" in out and "(21 rows)" in out
-    engine = get_engine()
+    engine = get_connection()
     assert engine.query(f"EXISTS TABLE `{engine.database}`.event_sinks_dump_log") == [(0,)]
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from event_sinks import dump, get_sink
-from event_sinks.clickhouse import get_engine
-from event_sinks.sinks.course_source import OlxSource, set_course_source
+from event_sinks.clickhouse import get_connection
+from event_sinks.courses.sources import OlxSource, set_course_source
 
 DEMO = Path(__file__).resolve().parents[1] / "event_sinks" / "demo" / "course"
 DEMO_KEY = "course-v1:EventSinks+Demo101+2026"
@@ -39,7 +39,7 @@ def olx(embedded):
 
 
 def q(sql, **params):
-    engine = get_engine()
+    engine = get_connection()
     return engine.query(sql.replace("{db}", f"`{engine.database}`"), params)
 
 
@@ -83,7 +83,7 @@ def test_demo_course_outline_in_the_views(olx):
 def test_videos_with_event_counts_including_unwatched(olx):
     olx(DEMO)
     dump("course_outline", [DEMO_KEY])
-    engine = get_engine()
+    engine = get_connection()
     engine.command(f"CREATE TABLE `{engine.database}`.video_events (object_id String) ENGINE = MergeTree ORDER BY ()")
     videos = [
         r[0] for r in q("SELECT location FROM {db}.course_blocks WHERE block_type = 'video' ORDER BY order_in_course")
@@ -200,7 +200,7 @@ def test_serialize_without_writing():
 def test_modulestore_source_gives_the_same_rows_as_olx(shared_courses, name):
     """The same course shape through the modulestore reader (stand-in store) and the OLX reader."""
     from event_sinks.courses import read_olx
-    from event_sinks.sinks.course_source import ModulestoreSource
+    from event_sinks.courses.sources import ModulestoreSource
     from event_sinks.testing.modulestore import store_from_course
 
     course_key = REAL_COURSES[name][0]

@@ -8,7 +8,7 @@ import pytest
 
 from event_sinks import dump
 from event_sinks.errors import DumpError
-from event_sinks.runner import Dumper
+from event_sinks.dumping import Dumper
 
 from . import sample_sink
 
@@ -31,7 +31,7 @@ def all_dump_rows(engine, doc):
 
 def test_rows_round_trip_with_their_types(engine, words):
     sample_sink.SOURCE["alpha"] = ["zéro", "it's", 'say "hi"', "line\nbreak", "back\\slash", "长城", "🎓emoji!"]
-    summary = dump("test_words", ["alpha"], engine=engine)
+    summary = dump("test_words", ["alpha"], connection=engine)
     assert summary.count("dumped") == 1 and summary.rows == 7
     rows = current(engine)
     assert [r[2] for r in rows] == sample_sink.SOURCE["alpha"]
@@ -49,7 +49,7 @@ def test_rows_round_trip_with_their_types(engine, words):
 
 def test_crash_mid_stream_keeps_previous_dump_and_hides_the_partial_one(engine, words):
     sample_sink.SOURCE["doc"] = [f"w{i}" for i in range(25)]
-    dump("test_words", ["doc"], engine=engine, batch_size=10)
+    dump("test_words", ["doc"], connection=engine, batch_size=10)
     before = current(engine)
     assert len(before) == 25
 
@@ -62,25 +62,25 @@ def test_crash_mid_stream_keeps_previous_dump_and_hides_the_partial_one(engine, 
     assert (count, dumps) == (35, 2)  # the partial batch is stored, but invisible
 
     # The summary API reports the failure instead of raising, and the next run completes.
-    summary = dump("test_words", ["doc"], engine=engine, batch_size=10)
+    summary = dump("test_words", ["doc"], connection=engine, batch_size=10)
     assert summary.count("failed") == 1 and "broke at word 17" in summary.failed[0].error
     del sample_sink.FAIL_AFTER["doc"]
-    dump("test_words", ["doc"], engine=engine, batch_size=10)
+    dump("test_words", ["doc"], connection=engine, batch_size=10)
     assert [r[2] for r in current(engine)] == sample_sink.SOURCE["doc"]
 
 
 def test_retry_does_not_duplicate(engine, words):
     sample_sink.SOURCE["doc"] = ["a", "b", "c"]
     for _ in range(3):
-        dump("test_words", ["doc"], engine=engine)
+        dump("test_words", ["doc"], connection=engine)
     assert [r[2] for r in current(engine)] == ["a", "b", "c"]
 
 
 def test_newer_dump_replaces_content_and_tombstone_removes_key(engine, words):
     sample_sink.SOURCE.update(one=["a", "b", "c", "d"], two=["x", "y"])
-    dump("test_words", engine=engine)  # keys() -> both
+    dump("test_words", connection=engine)  # keys() -> both
     sample_sink.SOURCE["one"] = ["a", "d"]  # b and c vanished
-    dump("test_words", ["one"], engine=engine)
+    dump("test_words", ["one"], connection=engine)
     assert [(r[0], r[2]) for r in current(engine)] == [("one", "a"), ("one", "d"), ("two", "x"), ("two", "y")]
     Dumper(words, engine).delete_key("two")
     assert [r[0] for r in current(engine)] == ["one", "one"]
@@ -90,10 +90,10 @@ def test_newer_dump_replaces_content_and_tombstone_removes_key(engine, words):
 def test_retention_removes_superseded_dumps(engine, words):
     sample_sink.SOURCE["doc"] = ["a", "b"]
     for _ in range(4):
-        dump("test_words", ["doc"], engine=engine)
+        dump("test_words", ["doc"], connection=engine)
     # Each run deletes the dumps its own dump of the key superseded; the engine applies the DELETE
     # in the background, so wait for it before counting.
-    assert Dumper(words, engine).wait_for_retention(timeout=30)
+    assert Dumper(words, engine).retention.wait(timeout=30)
     assert all_dump_rows(engine, "doc") == (2, 1)
     # A crashed dump's rows stay (invisible) until the next complete dump of the key removes them.
     sample_sink.FAIL_AFTER["doc"] = 1
@@ -102,8 +102,8 @@ def test_retention_removes_superseded_dumps(engine, words):
     assert all_dump_rows(engine, "doc") == (3, 2)
     del sample_sink.FAIL_AFTER["doc"]
     sample_sink.SOURCE["doc"] = ["c", "d", "e"]
-    dump("test_words", ["doc"], engine=engine)
-    assert Dumper(words, engine).wait_for_retention(timeout=30)
+    dump("test_words", ["doc"], connection=engine)
+    assert Dumper(words, engine).retention.wait(timeout=30)
     assert all_dump_rows(engine, "doc") == (3, 1)
     assert [r[2] for r in current(engine)] == ["c", "d", "e"]
 
@@ -116,25 +116,25 @@ def test_retention_never_touches_a_dump_that_started_later(engine, words):
     mine.dump_key("doc")
     sample_sink.SOURCE["doc"] = ["b"]
     Dumper(words, engine).dump_key("doc")  # a later dump by another process: now the current one
-    mine.prune(["doc"], wait=True)
+    mine.retention.prune(["doc"], wait=True)
     assert all_dump_rows(engine, "doc") == (2, 2)
     assert [r[2] for r in current(engine)] == ["b"]
-    Dumper(words, engine).prune(["doc"], wait=True)  # a dumper that completed no dump of the key prunes nothing
+    Dumper(words, engine).retention.prune(["doc"], wait=True)  # a dumper that completed no dump of the key prunes nothing
     assert all_dump_rows(engine, "doc") == (2, 2)
 
 
 def test_skip_unchanged_uses_source_version(engine, words):
     sample_sink.SOURCE.update(one=["a"], two=["b"])
-    first = dump("test_words", engine=engine, skip_unchanged=True)
+    first = dump("test_words", connection=engine, skip_unchanged=True)
     assert first.count("dumped") == 2
     sample_sink.SOURCE["two"] = ["b", "c"]
-    second = dump("test_words", engine=engine, skip_unchanged=True)
+    second = dump("test_words", connection=engine, skip_unchanged=True)
     assert [(r.key, r.status) for r in second.results] == [("one", "skipped"), ("two", "dumped")]
 
 
 def test_a_bad_key_fails_alone(engine, words):
     sample_sink.SOURCE["good"] = ["a"]
-    summary = dump("test_words", ["not a key!", "good"], engine=engine)
+    summary = dump("test_words", ["not a key!", "good"], connection=engine)
     assert [r.status for r in summary.results] == ["failed", "dumped"]
     assert "must be an identifier" in summary.results[0].error
     assert "1 dumped" in str(summary) and "1 failed" in str(summary)
@@ -143,14 +143,14 @@ def test_a_bad_key_fails_alone(engine, words):
 def test_many_keys_per_dump_commit_together(engine, words, monkeypatch):
     monkeypatch.setattr(type(words), "keys_per_dump", 3)
     sample_sink.SOURCE.update({f"d{i}": [f"w{i}"] * (i + 1) for i in range(5)})
-    summary = dump("test_words", engine=engine)
+    summary = dump("test_words", connection=engine)
     assert [(r.key, r.rows) for r in summary.results] == [(f"d{i}", i + 1) for i in range(5)]
     assert len({r.dump_id for r in summary.results}) == 2  # d0-d2 and d3-d4
     assert len(current(engine)) == 15
     # A failure inside a group fails the whole group; the others stay as they were.
     sample_sink.SOURCE.update({f"d{i}": ["new"] for i in range(5)})
     sample_sink.FAIL_AFTER["d1"] = 0
-    summary = dump("test_words", engine=engine)
+    summary = dump("test_words", connection=engine)
     assert [r.status for r in summary.results] == ["failed"] * 3 + ["dumped"] * 2
     assert [r[2] for r in current(engine, "d0")] == ["w0"]
     assert [r[2] for r in current(engine, "d4")] == ["new"]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from event_sinks.clickhouse import Engine
+from event_sinks.clickhouse import Connection
 from event_sinks.conf import get_settings
 from event_sinks.errors import EngineError
 
@@ -162,7 +162,7 @@ def test_course_catalog_info_changed_over_redis_reaches_the_sinks(http_server, d
         # Logged once the group exists and reads from "$": a message sent now is delivered.
         return "Running consumer for" in consumer_output()
 
-    engine = Engine(get_settings({"DSN": dsn, "DATABASE": database}))
+    engine = Connection(get_settings({"DSN": dsn, "DATABASE": database}))
     try:
         _wait_for(consumer_ready, CONSUMER_READY_TIMEOUT, "the consumer to start reading", diagnostics)
         timings["consumer ready"] = time.monotonic() - started

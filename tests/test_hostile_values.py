@@ -7,8 +7,8 @@ from __future__ import annotations
 import attrs
 
 from event_sinks import Sink, column, dump
-from event_sinks.runner import Dumper
-from event_sinks.sinks.course_source import ModulestoreSource, set_course_source
+from event_sinks.dumping import Dumper
+from event_sinks.courses.sources import ModulestoreSource, set_course_source
 from event_sinks.testing.modulestore import StandInModuleStore, synthetic_course
 
 HOSTILE = [
@@ -90,7 +90,7 @@ def test_hostile_keys_and_values_round_trip_through_a_dump(engine):
     keys = [value for value in HOSTILE if value]  # "" is no key
     source = {key: list(HOSTILE) for key in keys}
     sink = HostileSink(source)
-    summary = dump(sink, engine=engine, skip_unchanged=True)
+    summary = dump(sink, connection=engine, skip_unchanged=True)
     assert summary.count("dumped") == len(keys) and not summary.failed
     for key in keys:
         rows = read_back(engine, key)
@@ -101,9 +101,9 @@ def test_hostile_keys_and_values_round_trip_through_a_dump(engine):
     assert dumper.current_versions(keys) == {key: "version " + key for key in keys}  # keys as an Array parameter
 
     # Unchanged versions are recognised (skip), a new dump replaces the rows, a tombstone removes the key.
-    assert dump(sink, keys, engine=engine, skip_unchanged=True).count("skipped") == len(keys)
+    assert dump(sink, keys, connection=engine, skip_unchanged=True).count("skipped") == len(keys)
     source[keys[0]] = list(reversed(HOSTILE))
-    dump(sink, [keys[0]], engine=engine)
+    dump(sink, [keys[0]], connection=engine)
     assert [r[0] for r in read_back(engine, keys[0])] == list(reversed(HOSTILE))
     dumper.delete_key(keys[1])
     assert read_back(engine, keys[1]) == []
@@ -143,7 +143,7 @@ def test_hostile_titles_round_trip_through_the_course_outline(engine):
     set_course_source(ModulestoreSource(store))
     try:
         key = "course-v1:Hostile+Titles+R"
-        assert dump("course_outline", [key], engine=engine).count("dumped") == 1
+        assert dump("course_outline", [key], connection=engine).count("dumped") == 1
         db = f"`{engine.database}`"
         rows = engine.query(f"SELECT location, display_name FROM {db}.course_outline "
                             "WHERE course_key = {k:String}", {"k": key})

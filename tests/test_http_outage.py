@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from event_sinks import dump
-from event_sinks.clickhouse import Engine
+from event_sinks.clickhouse import Connection
 from event_sinks.conf import get_settings
 from event_sinks.errors import DumpError, EngineUnavailableError
-from event_sinks.runner import Dumper
+from event_sinks.dumping import Dumper
 
 from . import sample_sink
 
@@ -16,9 +16,9 @@ from . import sample_sink
 def test_server_stopped_mid_dump(settings, http_server, database, words):
     dsn = http_server.dsn.rsplit("/", 1)[0] + f"/{database}"
     settings.EVENT_SINKS = {"DSN": dsn, "CONNECT_TIMEOUT": 1}
-    engine = Engine(get_settings())
+    engine = Connection(get_settings())
     sample_sink.SOURCE["doc"] = [f"v1-{i}" for i in range(30)]
-    dump("test_words", ["doc"], engine=engine, batch_size=10)
+    dump("test_words", ["doc"], connection=engine, batch_size=10)
 
     def stop_after_first_batch():
         for i, word in enumerate([f"v2-{i}" for i in range(30)]):
@@ -36,5 +36,5 @@ def test_server_stopped_mid_dump(settings, http_server, database, words):
         del words.serialize
         http_server.start()
     engine.close()
-    rows = Engine(get_settings()).query(f"SELECT word FROM `{database}`.test_words ORDER BY position")
+    rows = Connection(get_settings()).query(f"SELECT word FROM `{database}`.test_words ORDER BY position")
     assert [r[0] for r in rows] == [f"v1-{i}" for i in range(30)]

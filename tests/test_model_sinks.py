@@ -23,10 +23,10 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from event_sinks import dump, handlers
-from event_sinks.clickhouse import get_engine
+from event_sinks import dump, receivers
+from event_sinks.clickhouse import get_connection
 from event_sinks.errors import InvalidKeyError, SinkDefinitionError
-from event_sinks.models import ModelSink, ModelUnavailableError
+from event_sinks.modelsinks import ModelSink, ModelUnavailableError
 from event_sinks.registry import registry
 from event_sinks.sinks.course_overviews import CourseOverviewSink
 
@@ -89,20 +89,20 @@ def registered(embedded):
 def wired(registered, settings):
     """Dispatch on commit, and receivers connected as AppConfig.ready() connects them."""
     settings.EVENT_SINKS = {**settings.EVENT_SINKS, "DISPATCH": "on_commit"}
-    handlers.connect_all()
+    receivers.connect_all()
     yield
     _disconnect("test_everything", "test_secret_notes", "course_overviews")
 
 
 def _disconnect(*names):
-    for (name, path), (signal, _receiver) in list(handlers._connected.items()):
+    for (name, path), (signal, _receiver) in list(receivers._connected.items()):
         if name in names:
             signal.disconnect(dispatch_uid=f"event_sinks.{name}.{path}")
-            del handlers._connected[(name, path)]
+            del receivers._connected[(name, path)]
 
 
 def query(sql, **params):
-    engine = get_engine()
+    engine = get_connection()
     return engine.query(sql.replace("{db}", f"`{engine.database}`"), params)
 
 
@@ -147,7 +147,7 @@ def test_declaration_mistakes_are_clear():
         model = "testapp.Note"
         rename = {"body": "dump_id"}
 
-    with pytest.raises(SinkDefinitionError, match=r"columns \['dump_id'\] are reserved.*rename or exclude"):
+    with pytest.raises(SinkDefinitionError, match=r"columns \['dump_id'\] are reserved.*rename or leave them out"):
         Reserved.declaration()
 
     class StrayConverter(ModelSink):
@@ -180,7 +180,7 @@ def test_text_primary_key_is_the_key_column_and_keys_are_normalized():
 def test_version_field_is_found_only_when_it_updates_itself():
     from django.db import models
 
-    from event_sinks.models import _updates_itself
+    from event_sinks.modelsinks.fields import updates_itself as _updates_itself
 
     class LastModified(models.DateTimeField):  # what model_utils' AutoLastModifiedField does
         def pre_save(self, model_instance, add):
@@ -449,7 +449,7 @@ def test_backfill_of_200k_rows_streams_with_flat_memory(registered, capsys):
 # -- third-party model sinks ---------------------------------------------------------------------------
 
 PLUGIN = """
-    from event_sinks.models import ModelSink
+    from event_sinks.modelsinks import ModelSink
 
     class NotesSink(ModelSink):
         '''Notes of the test app: a third-party model sink.'''
@@ -477,7 +477,7 @@ def test_third_party_package_declares_a_model_sink_with_one_entry_point(notes_pl
     Note.objects.create(slug="first", body="one")
     out, _ = run("dump_sink", "notes", "--all")
     assert "notes: 1 dumped" in out
-    handlers.connect_all()
+    receivers.connect_all()
     settings.EVENT_SINKS = {**settings.EVENT_SINKS, "DISPATCH": "on_commit"}
     with transaction.atomic():
         Note.objects.create(slug="second", body="two")
@@ -503,8 +503,8 @@ def test_a_missing_model_disables_the_sink_with_one_warning(embedded, caplog):
     caplog.set_level(logging.DEBUG, "event_sinks")
     registry.register(Missing, "tests")
     try:
-        handlers.connect_all()  # does not raise; connects nothing for it
-        assert not [k for k in handlers._connected if k[0] == "test_missing"]
+        receivers.connect_all()  # does not raise; connects nothing for it
+        assert not [k for k in receivers._connected if k[0] == "test_missing"]
         out, _ = run("list_sinks")
         assert "test_missing (unavailable) - Objects of a model this process does not have. [unavailable here: " in out
         run("sink_schema")  # every sink's DDL: the missing one has none
@@ -562,7 +562,7 @@ def test_course_overviews_rows_from_the_stand_in_model(wired, settings):
         ("pacing", "LowCardinality(String)"), ("modified", "DateTime64(6, 'UTC')"),
     ]
     assert sink.key_field == "course_key"
-    handlers.connect_all()
+    receivers.connect_all()
     with transaction.atomic():  # what edx-platform does after a publish: save the overview in a transaction
         CourseOverview.objects.create(id=COURSE, org="Org", display_name="Rivers", start=AT, end=None,
                                       enrollment_start=AT - timedelta(days=30), self_paced=True)

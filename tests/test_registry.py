@@ -79,9 +79,9 @@ def test_third_party_sink_is_found_dumped_and_listed(plugins, embedded, caplog):
 
     summary = dump("colors")
     assert summary.count("dumped") == 2 and summary.rows == 3
-    from event_sinks.clickhouse import get_engine
+    from event_sinks.clickhouse import get_connection
 
-    engine = get_engine()
+    engine = get_connection()
     rows = engine.query(f"SELECT palette, color FROM `{engine.database}`.colors ORDER BY palette, color")
     assert rows == [("cold", "blue"), ("warm", "orange"), ("warm", "red")]
 
@@ -150,7 +150,7 @@ def test_subclass_mistakes_fail_at_class_creation():
             row_type = UntypedRow
             key_field = "key"
 
-    with pytest.raises(SinkDefinitionError, match=r"`key_field` must name a field .*found 'course'"):
+    with pytest.raises(SinkDefinitionError, match=r"`key_field` must name a column .*found 'course'"):
         class WrongKey(Sink):
             name = "wrong_key"
             row_type = GoodRow

@@ -31,12 +31,12 @@ from opaque_keys.edx.keys import CourseKey
 from openedx_events.content_authoring.data import CourseCatalogData, CourseScheduleData, XBlockData
 from openedx_events.content_authoring.signals import COURSE_CATALOG_INFO_CHANGED, XBLOCK_PUBLISHED
 
-from event_sinks import get_sink, handlers
-from event_sinks.clickhouse import Engine, close_engines
+from event_sinks import get_sink, receivers
+from event_sinks.clickhouse import Connection, close_connections
 from event_sinks.conf import get_settings
-from event_sinks.runner import Dumper, dump
+from event_sinks.dumping import Dumper, dump
 from event_sinks.sinks.course_outline import CourseOutlineSink
-from event_sinks.sinks.course_source import ModulestoreSource, set_course_source
+from event_sinks.courses.sources import ModulestoreSource, set_course_source
 from event_sinks.testing.modulestore import StandInModuleStore, synthetic_course
 
 from . import reliability_worker as worker
@@ -115,11 +115,11 @@ def figures(title: str, **values) -> None:
 @pytest.fixture
 def signal_handler(signal_handler):
     """The platform's signals (conftest), with the receivers connected to them."""
-    handlers.disconnect_all()
-    handlers.connect_all()
+    receivers.disconnect_all()
+    receivers.connect_all()
     yield signal_handler
-    handlers.disconnect_all()
-    handlers.connect_all()
+    receivers.disconnect_all()
+    receivers.connect_all()
 
 
 @pytest.fixture
@@ -133,9 +133,9 @@ def store():
 
 @pytest.fixture
 def fresh_engines():
-    close_engines()
+    close_connections()
     yield
-    close_engines()
+    close_connections()
 
 
 def publish(signal_handler, course_key: CourseKey) -> None:
@@ -173,7 +173,7 @@ def test_engine_outage_during_a_burst_loses_nothing_after_reconcile(
     for i in range(OUTAGE_COURSES):
         store.add_course(make_course("Outage", f"C{i:03d}", outage_blocks(i, 1), f"v1-{i}"))
     call_command("dump_sink", SINK, "--all", stdout=io.StringIO(), stderr=io.StringIO())
-    reader = Engine(get_settings())
+    reader = Connection(get_settings())
     assert {v[2] for v in current_state(reader).values()} == {f"v1-{i}" for i in range(OUTAGE_COURSES)}
 
     caplog.set_level(logging.WARNING, logger="event_sinks")
@@ -303,7 +303,7 @@ def test_sigkill_at_random_points_never_shows_a_partial_course(settings, http_se
     settings.EVENT_SINKS = {"DSN": dsn}
     # The password travels in the environment, not on the command line; the worker imports this checkout.
     env = {**os.environ, "EVENT_SINKS_DSN": dsn, "PYTHONPATH": str(WORKER.parents[1])}
-    reader = Engine(get_settings())
+    reader = Connection(get_settings())
     sink = CourseOutlineSink()
     rng = random.Random(KILL_SEED)
 
@@ -329,7 +329,7 @@ def test_sigkill_at_random_points_never_shows_a_partial_course(settings, http_se
             # The next run completes it: courses the victim finished are skipped, the rest are dumped.
             for root in worker.build_courses(generation, KILL_COURSES):
                 store.add_course(root)  # publish this generation here too
-            summary = dump(sink, engine=reader, batch_size=KILL_BATCH, skip_unchanged=True)
+            summary = dump(sink, connection=reader, batch_size=KILL_BATCH, skip_unchanged=True)
             assert not summary.failed
             assert summary.count("skipped") == sum(1 for g in seen.values() if g == generation)
             completed_by_next += summary.count("dumped")
@@ -383,7 +383,7 @@ class Turnstile:
 
 
 def gated_engine(settings, turnstile: Turnstile, name: str) -> Engine:
-    engine = Engine(settings)
+    engine = Connection(settings)
     insert = engine.insert_columns
 
     def insert_columns(table, *args, **kwargs):
@@ -423,7 +423,7 @@ def test_concurrent_dumps_of_one_course_show_the_later_started_one(
     engines = {name: gated_engine(get_settings(), turnstile, name) for name in "AB"}
 
     def dumper(name):
-        return lambda: dump(CourseOutlineSink(), [key], engine=engines[name], batch_size=4)
+        return lambda: dump(CourseOutlineSink(), [key], connection=engines[name], batch_size=4)
 
     threads = [run_in_thread("A", turnstile, results, dumper("A"))]
     turnstile.parked("A")  # A has read version a and taken its dumped_at
@@ -452,7 +452,7 @@ def test_concurrent_dumps_of_one_course_show_the_later_started_one(
     a, b = results["A"].results[0], results["B"].results[0]
     assert (a.status, b.status) == ("dumped", "dumped")
 
-    reader = Engine(get_settings())
+    reader = Connection(get_settings())
     dump_id, rows, version = current_state(reader)[key]
     assert (dump_id, rows, version) == (b.dump_id, n_b, f"b{repeat}")  # B, complete; never A, never a mix
     reader.close()
@@ -478,15 +478,15 @@ def test_a_dump_delayed_after_reading_does_not_hide_a_newer_publish(
 
     slow.version = version_then_stall
     results: dict = {}
-    thread = threading.Thread(target=lambda: results.update(a=dump(slow, [key], engine=Engine(get_settings()))))
+    thread = threading.Thread(target=lambda: results.update(a=dump(slow, [key], connection=Connection(get_settings()))))
     thread.start()
     assert read.wait(30)
     store.add_course(make_course("Race", "C2", 27, "new"))  # the author publishes again
-    newer = dump(CourseOutlineSink(), [key], engine=Engine(get_settings()))  # triggered by that publish
+    newer = dump(CourseOutlineSink(), [key], connection=Connection(get_settings()))  # triggered by that publish
     assert newer.results[0].status == "dumped"
     go_on.set()
     thread.join(30)
-    reader = Engine(get_settings())
+    reader = Connection(get_settings())
     _, rows, source_version = current_state(reader)[key]
     reader.close()
     assert (source_version, rows) == ("new", 27), "the view shows the older publish after the newer was dumped"
@@ -499,7 +499,7 @@ def test_a_shared_sink_instance_labels_each_dump_with_the_version_of_its_rows(
     key = "course-v1:Race+C3+R"
     store.add_course(make_course("Race", "C3", 21, "old"))
     shared = get_sink(SINK)  # what dispatch uses in every thread of the process
-    engine = Engine(get_settings())
+    engine = Connection(get_settings())
     Dumper(shared, engine).ensure_schema()
     read_a, go_a, read_b, go_b = (threading.Event() for _ in range(4))
     version = type(shared).version
@@ -579,7 +579,7 @@ def run_everything(signal_handler, key) -> str:
     attempt(lambda out, err: call_command("show_course", str(key), stdout=out, stderr=err))
 
     def engine_directly(out, err):
-        engine = Engine(get_settings())
+        engine = Connection(get_settings())
         out.write(repr(engine))
         try:
             engine.query("SELECT 1")
@@ -596,7 +596,7 @@ def test_the_password_never_appears_in_logs_errors_or_listings(
 ):
     from event_sinks.courses import Course
     from event_sinks.courses.modulestore import read_modulestore
-    from event_sinks.sinks.course_source import CourseSource
+    from event_sinks.courses.sources import CourseSource
 
     key = CourseKey.from_string("course-v1:Secret+C1+R")
     store.add_course(make_course("Secret", "C1", 21, "v1"))

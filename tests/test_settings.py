@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from event_sinks.clickhouse import Engine, mask_dsn
+from event_sinks.clickhouse import Connection
+from event_sinks.conf import mask_dsn
 from event_sinks.conf import get_settings
 from event_sinks.errors import ConfigurationError, UnsafeIdentifierError
-from event_sinks.schema import Column, Renderer, Table
+from event_sinks.clickhouse.ddl import Renderer
+from event_sinks.core.schema import Column, Table
 
 
 @pytest.mark.parametrize("dsn", ["mysql://u:p@h/db", "http://", "localhost:8123", "clickhouse://x"])
 def test_malformed_dsn_names_the_setting(settings, dsn):
     settings.EVENT_SINKS = {"DSN": dsn}
     with pytest.raises(ConfigurationError, match=r"EVENT_SINKS\['DSN'\]"):
-        Engine(get_settings())
+        Connection(get_settings())
 
 
 @pytest.mark.parametrize("name", ["db; DROP TABLE x", "my db", "a`b", "x'--", "", "1abc", "a" * 200])
@@ -44,8 +46,8 @@ def test_password_is_masked():
 
 def test_http_dsn_database_wins(settings):
     settings.EVENT_SINKS = {"DSN": "http://u:pw@127.0.0.1:1/reporting", "DATABASE": "other"}
-    assert Engine(get_settings()).database == "reporting"
-    assert "pw" not in repr(Engine(get_settings()))
+    assert Connection(get_settings()).database == "reporting"
+    assert "pw" not in repr(Connection(get_settings()))
 
 
 def test_ddl_on_cluster_uses_replicated_engines():

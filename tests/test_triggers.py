@@ -18,10 +18,10 @@ from openedx_events.content_authoring.signals import (
     XBLOCK_PUBLISHED,
 )
 
-from event_sinks import get_sink, handlers
-from event_sinks.clickhouse import get_engine
-from event_sinks.runner import Dumper
-from event_sinks.sinks.course_source import OlxSource, set_course_source
+from event_sinks import get_sink, receivers
+from event_sinks.clickhouse import get_connection
+from event_sinks.dumping import Dumper
+from event_sinks.courses.sources import OlxSource, set_course_source
 
 DEMO = Path(__file__).resolve().parents[1] / "event_sinks" / "demo" / "course"
 KEY = "course-v1:EventSinks+Demo101+2026"
@@ -34,16 +34,16 @@ def wired(embedded, signal_handler, settings):
     set_course_source(OlxSource([DEMO]))
     for name in ("course_outline", "block_relationships"):
         Dumper(get_sink(name)).ensure_schema()
-    handlers.disconnect_all()
-    assert handlers.connect_all() == 2 * 7  # both course sinks x 7 triggers
+    receivers.disconnect_all()
+    assert receivers.connect_all() == 2 * 7  # both course sinks x 7 triggers
     yield signal_handler
-    handlers.disconnect_all()
-    handlers.connect_all()
+    receivers.disconnect_all()
+    receivers.connect_all()
     set_course_source(None)
 
 
 def dumps_of(sink):
-    engine = get_engine()
+    engine = get_connection()
     return engine.query(
         f"SELECT count() FROM `{engine.database}`.event_sinks_dump_log "
         "WHERE sink = {s:String} AND key = {k:String}",
@@ -52,7 +52,7 @@ def dumps_of(sink):
 
 
 def outline_rows():
-    engine = get_engine()
+    engine = get_connection()
     return engine.query(f"SELECT count() FROM `{engine.database}`.course_outline WHERE course_key = {{k:String}}",
                         {"k": KEY})[0][0]
 
@@ -141,7 +141,7 @@ def test_disabled_sink_is_not_dumped(wired, settings):
 
 
 def test_usage_key_of_xblock_maps_to_its_course():
-    from event_sinks.sinks.course_base import COURSE_TRIGGERS
+    from event_sinks.sinks.course_sink import COURSE_TRIGGERS
 
     trigger = next(t for t in COURSE_TRIGGERS if t.signal.endswith("XBLOCK_PUBLISHED"))
     usage = UsageKey.from_string(f"block-v1:{KEY[10:]}+type@video+block@abc")

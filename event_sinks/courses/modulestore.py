@@ -37,8 +37,8 @@ from opaque_keys import InvalidKeyError as OpaqueInvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
 from ..errors import InvalidKeyError
+from .course import UTC, Block, Course
 from .errors import CourseReadError
-from .model import UTC, Block, Course
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import attrs
 
-from ..sink import ColumnBatch, Constant, column
-from .course_base import CourseSink
+from ..core.columns import ColumnBatch, Constant, column
+from .course_sink import CourseSink
 
 
 @attrs.define

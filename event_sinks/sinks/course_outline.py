@@ -11,9 +11,9 @@ from itertools import islice
 
 import attrs
 
-from ..schema import View, quote
-from ..sink import ColumnBatch, Constant, column
-from .course_base import CourseSink
+from ..core.columns import ColumnBatch, Constant, column
+from ..core.schema import View, quote
+from .course_sink import CourseSink
 
 DT = "Nullable(DateTime64(6, 'UTC'))"
 
@@ -40,11 +40,6 @@ class OutlineRow:
     visible_to_staff_only: bool = column("Bool")
     hide_from_toc: bool = column("Bool")
     edited_on: datetime | None = column(DT)
-
-
-def display_name_with_default(display_name: str | None, block_id: str) -> str:
-    """Open edX's fallback for a block without a name: its url_name with underscores as spaces."""
-    return display_name if display_name is not None else block_id.replace("_", " ")
 
 
 class CourseOutlineSink(CourseSink):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from ..models import ModelSink
+from ..modelsinks import ModelSink
 
 
 class CourseOverviewSink(ModelSink):

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from opaque_keys.edx.keys import CourseKey
 from opaque_keys.edx.locator import CourseLocator
 
-from ..courses.model import DEFAULT_START_DATE, UTC, Course
+from ..courses.course import DEFAULT_START_DATE, UTC, Course
 
 _INHERITED = ("graded", "start", "due", "visible_to_staff_only", "hide_from_toc")
 _ROOT_VALUES = (False, DEFAULT_START_DATE, None, False, False)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from event_sinks.courses import Course, CourseReadError, read_olx
-from event_sinks.courses.model import DEFAULT_START_DATE
+from event_sinks.courses.course import DEFAULT_START_DATE
 
 from .conftest import COURSES, NEEDS_COURSES, write_tree
 

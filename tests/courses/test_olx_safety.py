@@ -214,12 +214,12 @@ def test_fifo_in_an_export_is_refused_without_hanging(make_course, caplog):
 
 
 def test_tarball_declaring_too_many_bytes_is_refused(tiny, tmp_path, monkeypatch):
-    from event_sinks.courses import olx
+    from event_sinks.courses.olx import archive as olx_archive
 
     tgz = tmp_path / "big.tar.gz"
     with tarfile.open(tgz, "w:gz") as archive:
         archive.add(tiny, arcname=".")
         _add(archive, "static/huge.bin", b"\0" * 5000)
-    monkeypatch.setattr(olx, "MAX_ARCHIVE_DECLARED_BYTES", 4000)
+    monkeypatch.setattr(olx_archive, "MAX_ARCHIVE_DECLARED_BYTES", 4000)
     with pytest.raises(CourseReadError, match="more than 4000 bytes"):
         read_olx(tgz)

@@ -32,7 +32,7 @@ def install_olx_source(options) -> None:
         if options.get("course_key"):
             raise CommandError("--course-key needs --olx PATH")
         return
-    from ...sinks.course_source import OlxSource, set_course_source
+    from ...courses.sources import OlxSource, set_course_source
 
     try:
         set_course_source(OlxSource(options["olx"], course_key=options.get("course_key"),

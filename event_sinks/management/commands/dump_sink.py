@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...clickhouse import get_engine
+from ...clickhouse import get_connection
+from ...dumping import Dumper, DumpResult, dump
+from ...dumping.backfills import finish_run, interrupted_run_start, keys_done_since, runs_schema, start_run
 from ...errors import EventSinksError
 from ...registry import registry
-from ...runner import Dumper, DumpResult, dump
-from ...runs import finish_run, interrupted_run_start, keys_done_since, runs_schema, start_run
 from ._common import add_olx_arguments, install_olx_source, sink_or_error
 from ._table import format_table
 
@@ -128,19 +128,19 @@ class Command(BaseCommand):
         if options["dry_run"]:
             return self._dry_run(sink, selected, options)
 
-        engine = get_engine()
+        connection = get_connection()
         try:
-            Dumper(sink, engine).ensure_schema()
-            engine.apply_schema(runs_schema())
+            Dumper(sink, connection).ensure_schema()
+            connection.apply_schema(runs_schema())
             if options["resume"]:
-                selected = self._resume(engine, sink, selected)
-            run_id, _ = start_run(engine, sink.name)
+                selected = self._resume(connection, sink, selected)
+            run_id, _ = start_run(connection, sink.name)
         except EventSinksError as exc:
             raise CommandError(str(exc)) from exc
 
         progress = Progress(getattr(self.stderr, "_out", sys.stderr), len(selected))
         try:
-            summary = dump(sink, selected, engine=engine, batch_size=options["batch_size"],
+            summary = dump(sink, selected, connection=connection, batch_size=options["batch_size"],
                            skip_unchanged=not options["force"], on_result=progress, keep_results=False)
         except KeyboardInterrupt:
             progress.close()
@@ -152,19 +152,19 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         finally:
             progress.close()
-        finish_run(engine, run_id, sink.name, str(summary))
+        finish_run(connection, run_id, sink.name, str(summary))
         for failure in summary.failed:
             self.stdout.write(f"FAILED {failure.key}: {failure.error}")
         self.stdout.write(f"{sink.name}: {summary}")
         if summary.failed:
             raise CommandError(f"{len(summary.failed)} of {summary.total} keys failed (listed above)")
 
-    def _resume(self, engine, sink, selected):
-        started = interrupted_run_start(engine, sink.name)
+    def _resume(self, connection, sink, selected):
+        started = interrupted_run_start(connection, sink.name)
         if started is None:
             self.stderr.write(f"{sink.name}: no interrupted run to resume; dumping all selected keys")
             return selected
-        done = keys_done_since(engine, sink.name, started)
+        done = keys_done_since(connection, sink.name, started)
         remaining = [k for k in selected if k not in done]
         self.stderr.write(
             f"{sink.name}: resuming the run started {started:%Y-%m-%d %H:%M:%S} UTC: "

@@ -2,8 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from ...clickhouse import mask_dsn
-from ...conf import get_settings
+from ...conf import get_settings, mask_dsn
 from ...registry import registry
 
 

@@ -2,15 +2,15 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...clickhouse import get_engine
+from ...clickhouse import get_connection
 from ...errors import EventSinksError
 from ...registry import get_sink
 
 
-def outline_lines(engine, course_key: str) -> list[str]:
+def outline_lines(connection, course_key: str) -> list[str]:
     """The tree lines of ``course_key`` as the current views show it (empty if it was never dumped)."""
-    view = engine.renderer.qualified("course_blocks")
-    rows = engine.query(
+    view = connection.renderer.qualified("course_blocks")
+    rows = connection.query(
         "SELECT depth, display_name, block_type, label, graded, visible_to_staff_only, location "  # noqa: S608 - only validated identifiers
         f"FROM {view} WHERE course_key = {{key:String}} ORDER BY order_in_course",
         {"key": course_key},
@@ -36,7 +36,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             key = get_sink("course_outline").normalize_key(options["course_key"])
-            lines = outline_lines(get_engine(), key)
+            lines = outline_lines(get_connection(), key)
         except EventSinksError as exc:
             raise CommandError(str(exc)) from exc
         if not lines:

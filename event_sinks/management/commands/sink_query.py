@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...clickhouse import get_engine
+from ...clickhouse import get_connection
 from ...errors import EventSinksError
 from ._table import format_table
 
@@ -16,10 +16,10 @@ class Command(BaseCommand):
         parser.add_argument("sql")
 
     def handle(self, *args, **options):
-        engine = get_engine()
+        connection = get_connection()
         try:
-            result = engine.client.query(options["sql"], settings={"readonly": 2})
+            result = connection.client.query(options["sql"], settings={"readonly": 2})
         except Exception as exc:
-            error = exc if isinstance(exc, EventSinksError) else engine._translate(exc, options["sql"])
+            error = exc if isinstance(exc, EventSinksError) else connection.translate(exc, options["sql"])
             raise CommandError(str(error)) from exc
         self.stdout.write(format_table(result.column_names, result.result_rows))

@@ -2,10 +2,10 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...clickhouse import get_engine
+from ...clickhouse import get_connection
+from ...core.visibility import ledger_schema
 from ...errors import EventSinksError
 from ...registry import registry
-from ...runner import ledger_schema
 from ._common import sink_or_error
 
 
@@ -23,13 +23,13 @@ class Command(BaseCommand):
         schema = ledger_schema()
         for sink in sinks:
             schema = schema + sink.schema()
-        engine = get_engine()
+        connection = get_connection()
         try:
             if options["apply"]:
-                statements = engine.apply_schema(schema, force=True)
-                self.stdout.write(f"applied {len(statements)} statements to {engine.target.masked}")
+                statements = connection.apply_schema(schema, force=True)
+                self.stdout.write(f"applied {len(statements)} statements to {connection.target.masked}")
             else:
-                statements = [engine.renderer.create_database(), *engine.renderer.statements(schema)]
+                statements = [connection.renderer.create_database(), *connection.renderer.statements(schema)]
                 self.stdout.write(";\n\n".join(statements) + ";")
         except EventSinksError as exc:
             raise CommandError(str(exc)) from exc

@@ -1,4 +1,4 @@
-"""The dump ledger: how a dump becomes visible, atomically, in ClickHouse.
+"""Where dumps live and how they become visible: the dump columns, the ledger table, the current views.
 
 ClickHouse has no multi-statement transactions, but a single small INSERT is atomic. A dump writes
 its rows (tagged with ``dump_id``/``dumped_at``/``source_version``) into the sink's ``*_dumps``
@@ -7,17 +7,20 @@ one row goes into ``event_sinks_dump_log``: that insert is the commit. The ``eve
 view picks, per sink and key, the logged dump with the latest ``dumped_at``, and each sink's current
 view joins on it. A crashed dump never reaches the log and so is never seen. See
 ``docs/decisions/0001-dump-visibility.rst``.
+
+These are declarations only (part of the contract a sink's schema follows); writing the ledger is
+:mod:`event_sinks.dumping.ledger`'s job.
 """
 
 from __future__ import annotations
 
-from .schema import Column, Table, View, identifier, quote
+from .schema import Column, Schema, Table, View, identifier, quote
 
 LOG_TABLE = "event_sinks_dump_log"
 CURRENT_VIEW = "event_sinks_current_dumps"
 DATETIME = "DateTime64(6, 'UTC')"
 
-#: Columns the dump runner adds to every row of every sink (invariant 1).
+#: Columns the dumper adds to every row of every sink (invariant 1).
 DUMP_COLUMNS = (
     Column("dump_id", "UUID", "one id for all rows written by one dump"),
     Column("dumped_at", DATETIME, "when the dump started reading the source"),
@@ -65,3 +68,8 @@ def current_rows_view(view_name: str, table: Table, key_column: str, sink_name: 
         f"    SELECT key, dump_id FROM {{db}}.{quote(CURRENT_VIEW)} WHERE sink = '{sink_name}')",
         comment=f"current rows of sink {sink_name}",
     )
+
+
+def ledger_schema() -> Schema:
+    """The ledger's table and view, shared by every sink."""
+    return Schema((LOG,), (CURRENT,))

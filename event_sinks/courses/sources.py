@@ -17,8 +17,10 @@ from datetime import datetime
 from pathlib import Path
 
 from ..conf import get_settings
-from ..courses import Course, CourseReadError, read_olx
 from ..errors import InvalidKeyError
+from .course import Course
+from .errors import CourseReadError
+from .olx import is_export, read_olx
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +51,14 @@ class ModulestoreSource(CourseSource):
         self.store = store
 
     def keys(self) -> Iterator[str]:
-        from ..courses.modulestore import list_course_keys
+        from .modulestore import list_course_keys
 
         return iter(list_course_keys(store=self.store))
 
     def read(self, course_key: str) -> Course:
-        from ..courses.modulestore import read_modulestore
+        from .modulestore import read_modulestore
 
         return read_modulestore(course_key, store=self.store)
-
-
-def _is_export(path: Path) -> bool:
-    return (path.is_dir() and (path / "course.xml").is_file()) or path.name.endswith((".tar.gz", ".tgz"))
 
 
 class OlxSource(CourseSource):
@@ -77,13 +75,13 @@ class OlxSource(CourseSource):
             path = Path(raw)
             if not path.exists():
                 raise CourseReadError(f"OLX path {path} does not exist", path=str(path), line=None)
-            if _is_export(path):
+            if is_export(path):
                 self._exports.append(path)
             else:
-                found = sorted(p for p in path.iterdir() if _is_export(p))
+                found = sorted(p for p in path.iterdir() if is_export(p))
                 if not found:
                     raise CourseReadError(
-                        f"{path} is neither an OLX export (a folder with course.xml, or a .tar.gz) "
+                        f"{path} is neither an OLX export (a folder with course.xml, or a .tar.gz, .tgz or .tar) "
                         "nor a folder of exports", path=str(path), line=None,
                     )
                 self._exports.extend(found)
@@ -160,6 +158,6 @@ def get_course_source() -> CourseSource:
     except ImportError:
         raise CourseReadError(
             "no course source: outside Open edX give OLX exports (--olx PATH, EVENT_SINKS['OLX_PATHS'], or "
-            "event_sinks.sinks.course_source.set_course_source(OlxSource([...])))", path=None, line=None,
+            "event_sinks.courses.sources.set_course_source(OlxSource([...])))", path=None, line=None,
         ) from None
     return ModulestoreSource()

@@ -1,4 +1,4 @@
-"""Signal receivers: turn a trigger's signal into a dispatch of the sink's key.
+"""Receivers: turn a trigger's signal into a dispatch of the sink's key, without ever raising.
 
 Receivers accept both call shapes: edx-platform's Django signals (``sender``, ``course_key``) and
 openedx-events (``signal, sender, <data>, metadata, from_event_bus, **kwargs``). A receiver never
@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 
+from .core.sink import Sink
+from .core.triggers import Trigger
+from .dispatch import dispatch
 from .registry import is_enabled, registry
-from .sink import Sink
-from .triggers import Trigger
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,6 @@ def make_receiver(sink: Sink, trigger: Trigger):
                 "event_sinks: %s triggered by %s for %s (event %s, from the event bus: %s)",
                 sink.name, trigger.signal, key, getattr(metadata, "id", None), kwargs.get("from_event_bus", False),
             )
-            from .dispatch import dispatch
-
             dispatch(sink, [key], delete=trigger.delete)
         except Exception:
             log.exception("event_sinks: %s failed to handle %s for key %r", sink.name, trigger.signal, key)

@@ -1,10 +1,10 @@
-"""Tables and views as data, rendered to ClickHouse DDL.
+"""Tables and views as data: what a sink declares about its storage, validated, with no SQL yet.
 
-Sinks describe their storage declaratively (a ``Table`` with typed ``Column``s and ``View``s); this
-module is the only place that turns those descriptions into SQL. Keeping the rendering here means
-identifier validation, ``ON CLUSTER`` and the choice of Replicated engines happen once, for every
-sink, built-in or third-party. Values never appear in DDL: the only text interpolated is identifiers
-that passed :func:`identifier` and column types that passed :func:`column_type`.
+Sinks describe their storage declaratively (a ``Table`` with typed ``Column``s and ``View``s);
+:mod:`event_sinks.clickhouse.ddl` is the only place that turns those descriptions into SQL, so
+``ON CLUSTER`` and the choice of Replicated engines happen once, for every sink. Values never appear
+in DDL: the only text interpolated is identifiers that passed :func:`identifier` and column types
+that passed :func:`column_type`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 
 import attrs
 
-from .errors import UnsafeIdentifierError
+from ..errors import UnsafeIdentifierError
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 # ClickHouse type expressions: names, parentheses, commas, spaces, digits and single-quoted
@@ -114,60 +114,3 @@ class Schema:
 def quote(name: str) -> str:
     """Backquote an identifier that has already been validated."""
     return f"`{identifier(name)}`"
-
-
-@attrs.frozen
-class Renderer:
-    """Renders schema objects for one database, optionally on a cluster."""
-
-    database: str = attrs.field(validator=lambda _i, _a, v: identifier(v, "DATABASE setting"))
-    cluster: str | None = attrs.field(
-        default=None, validator=lambda _i, _a, v: v is None or identifier(v, "CLUSTER setting")
-    )
-
-    @property
-    def on_cluster(self) -> str:
-        return f" ON CLUSTER {quote(self.cluster)}" if self.cluster else ""
-
-    def qualified(self, name: str) -> str:
-        return f"{quote(self.database)}.{quote(name)}"
-
-    def create_database(self) -> str:
-        return f"CREATE DATABASE IF NOT EXISTS {quote(self.database)}{self.on_cluster}"
-
-    def engine(self, table: Table) -> str:
-        if self.cluster and not table.engine.startswith("Replicated"):
-            # No arguments: the server's default_replica_path / default_replica_name apply, which is
-            # what ClickHouse recommends and what keeps DDL identical on every replica.
-            return f"Replicated{table.engine}"
-        return table.engine
-
-    def create_table(self, table: Table) -> str:
-        columns = ",\n    ".join(
-            f"{quote(c.name)} {c.type}" + (f" COMMENT {_literal(c.comment)}" if c.comment else "")
-            for c in table.columns
-        )
-        order = ", ".join(quote(c) for c in table.order_by)
-        comment = f"\nCOMMENT {_literal(table.comment)}" if table.comment else ""
-        return (
-            f"CREATE TABLE IF NOT EXISTS {self.qualified(table.name)}{self.on_cluster} (\n    {columns}\n)\n"
-            f"ENGINE = {self.engine(table)}\nORDER BY ({order}){comment}"
-        )
-
-    def create_view(self, view: View) -> str:
-        select = view.select.replace("{db}", quote(self.database))
-        return f"CREATE OR REPLACE VIEW {self.qualified(view.name)}{self.on_cluster} AS\n{select}"
-
-    def statements(self, schema: Schema) -> list[str]:
-        """All DDL for ``schema``: idempotent, so applying it twice is harmless."""
-        return [self.create_table(t) for t in schema.tables] + [self.create_view(v) for v in schema.views]
-
-
-_COMMENT_SAFE = re.compile(r"^[^'\\\x00-\x1f]*$")
-
-
-def _literal(text: str) -> str:
-    """A string literal for COMMENT clauses; comments come from code and are checked, not escaped."""
-    if not _COMMENT_SAFE.match(text):
-        raise UnsafeIdentifierError(f"comments may not contain quotes, backslashes or control characters: {text!r}")
-    return f"'{text}'"

@@ -2,7 +2,7 @@
 
 A sink lists ``Trigger``s; each names a signal by dotted path (so a signal that only exists inside
 edx-platform costs nothing elsewhere) and says how to get the sink's key from the signal's kwargs.
-Connecting and the receivers live in :mod:`event_sinks.handlers`.
+Connecting them and the receivers live in :mod:`event_sinks.receivers`.
 """
 
 from __future__ import annotations

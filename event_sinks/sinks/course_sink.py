@@ -1,4 +1,4 @@
-"""What the course sinks share: the course key, the course source and the publish triggers."""
+"""CourseSink: the base of sinks dumped by course key -- the course source and the publish triggers."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from collections.abc import Iterator
 from opaque_keys import InvalidKeyError as OpaqueInvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
+from ..core.columns import ColumnBatch
+from ..core.sink import Sink
+from ..core.triggers import Trigger
 from ..courses import Course
+from ..courses.sources import get_course_source
 from ..errors import InvalidKeyError
-from ..sink import ColumnBatch, Sink
-from ..triggers import Trigger
-from .course_source import get_course_source
 
 
 def _kwarg(name):

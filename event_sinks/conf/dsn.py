@@ -1,0 +1,97 @@
+"""Engine DSNs: ``chdb:///path`` or ``http(s)://user:password@host:port/database``, parsed and masked.
+
+The one parser of a DSN, so the settings check at startup and the engine connecting later give the
+same answer and the same message; and the one masker, so a password never reaches a log or an error.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote, urlsplit
+
+import attrs
+
+from ..core.schema import identifier
+from ..errors import ConfigurationError, UnsafeIdentifierError
+
+# user:password@ up to the last "@" (an unencoded "@" in a password must not leak its tail).
+_PASSWORD = re.compile(r"(?P<head>://[^:/@]*:)(?P<password>.*)@(?=[^@]*$)")
+
+EXPECTED = "'chdb:///path/to/data' or 'http(s)://user:password@host:port/database'"
+
+
+def mask_dsn(dsn: str) -> str:
+    """The DSN with its password replaced by ``***``: safe for logs, errors and listings.
+
+    Also for malformed DSNs (no ``://``, unencoded ``@ / # ?`` in the password): everything before
+    the last ``@`` after the user name is treated as secret.
+    """
+    if not isinstance(dsn, str):
+        return repr(dsn)
+    if "://" not in dsn:
+        return f"***@{dsn.rpartition('@')[2]}" if "@" in dsn else dsn
+    return _PASSWORD.sub(lambda m: f"{m.group('head')}***@", dsn)
+
+
+@attrs.frozen
+class Target:
+    """Where the engine is: parsed from the DSN, with the database resolved."""
+
+    dsn: str = attrs.field(repr=False)
+    embedded: bool
+    database: str
+    path: str | None = None
+    host: str | None = None
+    port: int | None = None
+    username: str | None = None
+    password: str = attrs.field(default="", repr=False)
+    secure: bool = False
+
+    @property
+    def masked(self) -> str:
+        """The DSN without its password."""
+        return mask_dsn(self.dsn)
+
+
+def parse_dsn(dsn: str, default_database: str, *, setting: str = "EVENT_SINKS['DSN']") -> Target:
+    """Split a DSN into an engine target; an http DSN's ``/database`` path wins over the setting.
+
+    The credentials are split off at the *last* ``@`` before the URL is parsed, so a password with
+    unencoded ``/ # ? @`` can neither leak into the host, port or database nor show up in an error.
+    Raises :class:`ConfigurationError` naming ``setting``, the masked DSN and what was expected.
+    """
+
+    def problem(why: str) -> ConfigurationError:
+        return ConfigurationError(f"{setting} must look like {EXPECTED}: {why}, found {mask_dsn(dsn)!r}")
+
+    if not isinstance(dsn, str):
+        raise problem("not a string")
+    if dsn.startswith("chdb:"):
+        path = dsn[len("chdb:") :]
+        path = path[2:] if path.startswith("//") else path
+        if not path or path == "memory":
+            path = ":memory:"
+        return Target(dsn, True, default_database, path)
+    scheme, sep, rest = dsn.partition("://")
+    if not sep or scheme not in ("http", "https"):
+        raise problem("the scheme must be chdb, http or https")
+    userinfo, at, location = rest.rpartition("@")
+    if not at:
+        userinfo, location = "", rest
+    try:
+        parts = urlsplit(f"{scheme}://{location}")
+        port = parts.port
+    except ValueError as exc:
+        raise problem(f"bad host or port ({exc})") from None
+    if not parts.hostname:
+        raise problem("no host")
+    user, _, password = userinfo.partition(":")
+    database = unquote(parts.path.strip("/")) or default_database
+    try:
+        identifier(database, "the DSN's database")
+    except UnsafeIdentifierError as exc:
+        raise problem(str(exc)) from None
+    return Target(
+        dsn, False, database, host=parts.hostname, port=port or (8443 if scheme == "https" else 8123),
+        username=unquote(user) or "default", password=unquote(password), secure=scheme == "https",
+    )

@@ -1,0 +1,286 @@
+"""The ``EVENT_SINKS`` settings, declared once: each key's default, its check and its documentation.
+
+Everything that reads settings goes through this declaration: :func:`get_settings` (the library,
+the commands, the receivers), the Open edX plugin settings (the defaults), and the Django system
+checks (:mod:`event_sinks.checks`), which report every bad key at ``manage.py check`` with the key,
+the value and what was expected. :func:`get_settings` works with or without Django settings
+configured, so the library and the ``event-sinks`` command line share one source of truth. The
+environment variable ``EVENT_SINKS_DSN`` overrides ``DSN`` (handy for the command line and containers).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from ..core.schema import identifier
+from ..errors import ConfigurationError, UnsafeIdentifierError
+from .dsn import Target, mask_dsn, parse_dsn
+
+DISPATCH_STRATEGIES = ("sync", "on_commit", "celery")
+#: Options a sink accepts under ``EVENT_SINKS["SINKS"][name]``.
+SINK_OPTIONS = ("ENABLED", "MODEL")
+
+
+class Invalid(ValueError):
+    """A value that a setting's check refuses; the message says what was expected."""
+
+
+# -- checks: each returns the value to use, or raises Invalid("expected ...") ------------------------
+
+
+def _dsn(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise Invalid(f"expected None or a DSN string, found {value!r}")
+    try:
+        parse_dsn(value, "event_sinks")
+    except ConfigurationError as exc:
+        raise Invalid("expected " + str(exc).split(" must look like ", 1)[-1]) from None
+    return value
+
+
+def _path(value: Any) -> str:
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise Invalid(f"expected a folder path, found {value!r}")
+    return os.fspath(value)
+
+
+def _identifier(optional: bool) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if value is None and optional:
+            return None
+        try:
+            return identifier(value, "the name")
+        except UnsafeIdentifierError as exc:
+            raise Invalid(f"expected {'None or ' if optional else ''}{exc.args[0][len('the name '):]}") from None
+
+    return check
+
+
+def _dispatch(value: Any) -> str:
+    if value not in DISPATCH_STRATEGIES:
+        raise Invalid(f"expected one of {list(DISPATCH_STRATEGIES)}, found {value!r}")
+    if value == "celery":
+        try:
+            import celery  # noqa: F401
+        except ImportError:
+            raise Invalid(
+                "'celery' needs Celery, which is not installed: pip install 'openedx-event-sinks[celery]', "
+                "or choose 'on_commit'"
+            ) from None
+    return value
+
+
+def _int(minimum: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise Invalid(f"expected an integer of at least {minimum}, found {value!r}")
+        return value
+
+    return check
+
+
+def _seconds(minimum_exclusive: bool) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok or value < 0 or (minimum_exclusive and value == 0):
+            bound = "more than 0" if minimum_exclusive else "0 or more"
+            raise Invalid(f"expected a finite number of seconds, {bound}, found {value!r}")
+        return float(value)
+
+    return check
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid(f"expected True or False, found {value!r}")
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid(f"expected None or a non-empty string, found {value!r}")
+    return value
+
+
+def _sinks(value: Any) -> Mapping[str, Mapping[str, Any]]:
+    if not isinstance(value, Mapping):
+        raise Invalid(f"expected a dict of {{sink name: {{option: value}}}}, found {value!r}")
+    for name, options in value.items():
+        if not isinstance(options, Mapping):
+            raise Invalid(f"expected a dict of options for sink {name!r} (e.g. {{'ENABLED': False}}), "
+                          f"found {options!r}")
+        unknown = sorted(str(k) for k in set(options) - set(SINK_OPTIONS))
+        if unknown:
+            raise Invalid(f"sink {name!r}: unknown options {unknown}; known: {list(SINK_OPTIONS)}")
+        if "ENABLED" in options and not isinstance(options["ENABLED"], bool):
+            raise Invalid(f"sink {name!r}: ENABLED expects True or False, found {options['ENABLED']!r}")
+        model = options.get("MODEL")
+        if model is not None and (not isinstance(model, str) or model.count(".") != 1):
+            raise Invalid(f"sink {name!r}: MODEL expects 'app_label.ModelName', found {model!r}")
+    return value
+
+
+def _paths(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (str, os.PathLike)) or not isinstance(value, (list, tuple)):
+        raise Invalid(f"expected a list of paths, found {value!r}")
+    bad = [p for p in value if not isinstance(p, (str, os.PathLike))]
+    if bad:
+        raise Invalid(f"expected a list of paths, found {bad[0]!r} in it")
+    return tuple(os.fspath(p) for p in value)
+
+
+# -- the declaration -------------------------------------------------------------------------------
+
+
+def setting(default: Any, check: Callable[[Any], Any], doc: str) -> Any:
+    """A field of :class:`Settings`: its ``EVENT_SINKS`` key is the field name in capitals."""
+    return attrs.field(default=default, metadata={"check": check, "doc": doc})
+
+
+@attrs.frozen
+class Settings:
+    """The validated settings in force (fields are the ``EVENT_SINKS`` keys in lower case)."""
+
+    dsn: str = setting(
+        None, _dsn,
+        "Engine: 'chdb:///absolute/path' (embedded) or 'http(s)://user:password@host:port/database'. "
+        "None: the embedded engine in DATA_DIR.",
+    )
+    data_dir: str = setting(
+        "event_sinks_data", _path,
+        "Data folder of the embedded engine when DSN is None (relative paths: from the working directory).",
+    )
+    database: str = setting(
+        "event_sinks", _identifier(False),
+        "Database holding the tables and views (an http DSN's /database path wins when present).",
+    )
+    cluster: str | None = setting(
+        None, _identifier(True), "ClickHouse cluster: adds ON CLUSTER to DDL and uses Replicated* engines.",
+    )
+    dispatch: str = setting(
+        "on_commit", _dispatch, "How triggered keys are dumped: 'sync', 'on_commit' or 'celery'.",
+    )
+    batch_size: int = setting(50_000, _int(1), "Rows per insert.")
+    sinks: Mapping[str, Mapping[str, Any]] = setting(
+        attrs.Factory(dict), _sinks,
+        "Per-sink options: {'course_outline': {'ENABLED': False}}; 'MODEL' points a model sink elsewhere. "
+        "PII sinks need ENABLED: True.",
+    )
+    connect_timeout: float = setting(
+        3, _seconds(True), "Seconds to wait for a ClickHouse server to accept a connection.",
+    )
+    send_receive_timeout: float = setting(
+        30, _seconds(True), "Seconds to wait for a ClickHouse server's answer.",
+    )
+    auto_create_schema: bool = setting(
+        True, _bool, "Create missing tables and views on first use (False where DDL is managed elsewhere).",
+    )
+    celery_queue: str | None = setting(None, _optional_text, "Celery queue of dump tasks (None: Celery's routing).")
+    celery_max_retries: int = setting(8, _int(0), "Retries of a dump task that failed on the engine.")
+    coalesce_seconds: float = setting(
+        2.0, _seconds(False), "Seconds during which repeated triggers of one key collapse into one dump (celery).",
+    )
+    olx_paths: tuple[str, ...] = setting(
+        (), _paths,
+        "Outside Open edX: OLX exports (folders, .tar.gz, or folders of them) the course sinks read. "
+        "Inside Open edX leave it empty: courses come from the modulestore.",
+    )
+
+    @property
+    def target(self) -> Target:
+        """The engine's location, parsed from :attr:`dsn`."""
+        return parse_dsn(self.dsn, self.database)
+
+    def sink_enabled(self, name: str, pii: bool = False) -> bool:
+        """Whether the sink ``name`` is switched on: default on, except for PII sinks."""
+        options = self.sinks.get(name, {})
+        return bool(options.get("ENABLED", not pii))
+
+
+#: ``EVENT_SINKS`` key -> field of :class:`Settings`.
+FIELDS: dict[str, attrs.Attribute] = {f.name.upper(): f for f in attrs.fields(Settings)}
+
+
+def _default(field: attrs.Attribute) -> Any:
+    default = field.default
+    return default.factory() if isinstance(default, attrs.Factory) else default  # type: ignore[misc]
+
+
+#: Every key with its default (the Open edX plugin settings start from these).
+DEFAULTS: dict[str, Any] = {key: _default(field) for key, field in FIELDS.items()}
+
+
+def describe(key: str) -> str:
+    """The documentation of one ``EVENT_SINKS`` key."""
+    return FIELDS[key].metadata["doc"]
+
+
+def problems(given: Any) -> list[tuple[str | None, str]]:
+    """Every problem of an ``EVENT_SINKS`` value, as (key or None, message); empty when all is well."""
+    if not isinstance(given, Mapping):
+        return [(None, f"settings.EVENT_SINKS must be a dict, found {type(given).__name__}")]
+    found: list[tuple[str | None, str]] = []
+    unknown = sorted(str(k) for k in set(given) - set(FIELDS))
+    if unknown:
+        found.append((None, f"EVENT_SINKS has unknown keys {unknown}; known keys are {sorted(FIELDS)}"))
+    for key, field in FIELDS.items():
+        if key in given:
+            try:
+                field.metadata["check"](given[key])
+            except Invalid as exc:
+                found.append((key, f"EVENT_SINKS[{key!r}]: {exc}"))
+    return found
+
+
+def _django_settings() -> Any:
+    try:
+        from django.conf import settings
+    except ImportError:  # pragma: no cover - django is a dependency
+        return {}
+    if not settings.configured:
+        return {}
+    return getattr(settings, "EVENT_SINKS", None) or {}
+
+
+def sink_options(name: str) -> Mapping[str, Any]:
+    """``EVENT_SINKS["SINKS"][name]`` as configured, read cheaply (no validation): for hot paths."""
+    given = _django_settings()
+    sinks = given.get("SINKS") if isinstance(given, Mapping) else None
+    options = sinks.get(name) if isinstance(sinks, Mapping) else None
+    return options if isinstance(options, Mapping) else {}
+
+
+def get_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
+    """The settings in force: defaults, then Django's EVENT_SINKS, then the environment, then overrides.
+
+    Raises :class:`ConfigurationError` naming every bad key, its value and what was expected.
+    """
+    given = _django_settings()
+    raw = dict(given) if isinstance(given, Mapping) else given
+    if isinstance(raw, dict):
+        if os.environ.get("EVENT_SINKS_DSN"):
+            raw["DSN"] = os.environ["EVENT_SINKS_DSN"]
+        raw.update(overrides or {})
+    found = problems(raw)
+    if found:
+        raise ConfigurationError("; ".join(message for _key, message in found))
+    values = {field.name: field.metadata["check"](raw[key]) if key in raw else _default(field)
+              for key, field in FIELDS.items()}
+    if values["dsn"] is None:
+        values["dsn"] = f"chdb://{os.path.abspath(values['data_dir'])}"
+    return Settings(**values)
+
+
+__all__ = ["DEFAULTS", "DISPATCH_STRATEGIES", "FIELDS", "Settings", "describe", "get_settings", "mask_dsn",
+           "problems", "sink_options"]

@@ -1,0 +1,82 @@
+"""A course's identity and block settings: XML attributes, with ``policy.json`` over them."""
+
+from __future__ import annotations
+
+import json
+
+from ..errors import CourseReadError
+from .export import Export, report
+from .item import Item
+from .values import UNSET, bool_value, date_value, string_value, xml_bool, xml_date, xml_string
+
+
+class CourseReader:
+    """What one ``read_olx`` call learned: where the export is, its keys, policy and settings rules."""
+
+    def __init__(self, export: Export, strict: bool, max_depth: int):
+        self.export = export
+        self.strict = strict
+        self.max_depth = max_depth
+        self.prefix = ""
+        self.course_key = ""
+        self.org = ""
+        self.run_name = ""
+        self.policy: dict = {}
+
+    def load_policy(self) -> None:
+        for rel in (f"policies/{self.run_name}/policy.json", f"policies/{self.run_name}.json"):
+            try:
+                with self.export.open(rel) as fileobj:
+                    data = json.loads(fileobj.read().decode("utf-8"))
+            except FileNotFoundError:
+                continue
+            except (CourseReadError, OSError, ValueError) as exc:
+                problem = exc if isinstance(exc, CourseReadError) else CourseReadError(
+                    f"unreadable policy: {exc}", rel, getattr(exc, "lineno", None))
+                report(problem, self.strict, self.export.source)
+                continue
+            if not isinstance(data, dict):
+                report(CourseReadError("policy is not a JSON object", rel, None), self.strict,
+                        self.export.source)
+                continue
+            if data:
+                self.policy = data
+                return
+
+    def settings(self, item: Item) -> tuple:
+        """The block's own settings: attributes, then policy.json over them; UNSET where not set."""
+        attrs = item.attrs
+        source = self.export.source
+        policy_id = self.run_name if item.tag == "course" else item.block_id
+        policy = self.policy.get(item.tag + "/" + policy_id) if self.policy else None
+        if not isinstance(policy, dict):
+            policy = None
+        values = []
+        for name, from_xml, from_json in FIELDS:
+            if policy is not None and name in policy:
+                raw, convert = policy[name], from_json
+            elif name in attrs:
+                raw, convert = attrs[name], from_xml
+            else:
+                values.append(None if from_json is string_value else UNSET)
+                continue
+            try:
+                values.append(convert(raw))
+            except ValueError as exc:
+                report(CourseReadError(f"<{item.tag}> {name}: {exc}; treated as not set", item.file, None),
+                        self.strict, source)
+                values.append(UNSET)
+        return tuple(values)
+
+
+
+# name, converter for XML attribute text, converter for policy.json values
+FIELDS = (
+    ("display_name", xml_string, string_value),
+    ("format", xml_string, string_value),
+    ("graded", xml_bool, bool_value),
+    ("start", xml_date, date_value),
+    ("due", xml_date, date_value),
+    ("visible_to_staff_only", xml_bool, bool_value),
+    ("hide_from_toc", xml_bool, bool_value),
+)

@@ -1,0 +1,104 @@
+"""OLX attribute values as Open edX reads them: JSON-or-text, booleans, dates, and block ids."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from functools import lru_cache
+
+# opaque_keys' Locator.ALLOWED_ID_CHARS: what a block type or block id may contain.
+ID_RE = re.compile(r"[\w\-~.:]+", re.UNICODE)
+
+
+# BlockUsageLocator.clean(): characters replaced by "_", then runs of "_" collapsed.
+_CLEAN_RE = re.compile(r"[^\w.%-]", re.UNICODE)
+
+
+_UNDERSCORES_RE = re.compile(r"_+")
+
+
+UNSET = object()
+
+
+def json_or_raw(raw: str):
+    """Open edX's ``deserialize_field``: JSON-decode an attribute value when it is JSON, else keep it."""
+    first = raw[:1]
+    if first == '"' or first in "-0123456789[{" or raw in ("null", "true", "false"):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
+
+
+def string_value(value):
+    """A string field's value from ``policy.json`` (JSON already decoded): text, or None."""
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def xml_string(raw: str):
+    """A string field's value from an XML attribute."""
+    value = json_or_raw(raw)
+    if value is None or isinstance(value, str):
+        return value
+    return raw  # a number or list where a string was expected: Open edX keeps the raw text
+
+
+def bool_value(value) -> bool:
+    """xblock's ``Boolean.from_json``: strings are true only when "true" (any case)."""
+    if isinstance(value, str):
+        return value.lower() == "true"
+    return bool(value)
+
+
+def xml_bool(raw: str) -> bool:
+    """A boolean field's value from an XML attribute."""
+    return bool_value(json_or_raw(raw))
+
+
+@lru_cache(maxsize=4096)
+def _parse_date_text(text: str) -> datetime | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        value = None
+        for fmt in ("%Y-%m-%dT%H:%M:%S.%f%z", "%B %d, %Y", "%b %d, %Y", "%Y/%m/%d", "%m/%d/%Y"):
+            try:
+                value = datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+        if value is None:
+            raise ValueError(f"unreadable date {text!r}") from None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def date_value(value) -> datetime | None:
+    """Open edX's ``Date.from_json``: ISO text (naive means UTC), or milliseconds since the epoch."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"unreadable date {value!r}")
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value / 1000, UTC)
+    if isinstance(value, str):
+        return _parse_date_text(value)
+    raise ValueError(f"unreadable date {value!r}")
+
+
+def xml_date(raw: str):
+    """A date field's value from an XML attribute."""
+    return date_value(json_or_raw(raw))
+
+
+def clean_id(value: str) -> str:
+    """``BlockUsageLocator.clean``: make a display name usable as a block id, as Open edX does."""
+    return _UNDERSCORES_RE.sub("_", _CLEAN_RE.sub("_", value))

@@ -1,0 +1,71 @@
+"""The walk: a course's blocks in author pre-order, with inherited settings, streamed one by one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..course import DEFAULT_START_DATE, Block
+from .pointers import Item, Resolver
+from .tags import NO_SKIP, NOT_BLOCKS
+from .values import UNSET
+
+_EMPTY: tuple[str, ...] = ()
+
+
+DEFAULT_MAX_DEPTH = 32
+
+
+class Walk(Resolver):
+    """One walk of a course (each ``blocks()`` call makes a new one): children resolved, blocks emitted."""
+
+    def children(self, item: Item, depth: int) -> list[Item]:
+        resolved = []
+        if not item.nodes:
+            return resolved
+        if depth >= self.reader.max_depth:
+            self.problem(f"blocks nested deeper than {self.reader.max_depth} levels", item.file, None)
+            return resolved
+        skip = NOT_BLOCKS.get(item.tag, NO_SKIP)
+        index = 0
+        for node in item.nodes:
+            tag = node.tag
+            if tag in skip or ":" in tag or node.attrs.get("xblock-family") == "xblock_asides.v1":
+                continue
+            child = self.resolve(node, item, index)
+            index += 1
+            if child is not None:
+                resolved.append(child)
+        return resolved
+
+    def run(self, root: Item) -> Iterator[Block]:
+        reader = self.reader
+        settings = reader.settings
+        # (item, parent key, depth, position, inherited (graded, start, due, staff_only, hide_from_toc))
+        stack = [(root, None, 0, 0, (False, DEFAULT_START_DATE, None, False, False))]
+        pop = stack.pop
+        push = stack.append
+        while stack:
+            item, parent_key, depth, position, inherited = pop()
+            own = settings(item)
+            display_name, fmt, graded, start, due, staff_only, hide = own
+            if graded is UNSET:
+                graded = inherited[0]
+            if start is UNSET:
+                start = inherited[1]
+            if due is UNSET:
+                due = inherited[2]
+            if staff_only is UNSET:
+                staff_only = inherited[3]
+            if hide is UNSET:
+                hide = inherited[4]
+            kids = self.children(item, depth) if item.nodes else ()
+            yield Block(
+                item.key, item.tag, item.block_id, display_name, parent_key,
+                tuple(kid.key for kid in kids) if kids else _EMPTY,
+                depth, position, graded, fmt, start, due, staff_only, hide, None, None,
+            )
+            if kids:
+                passed = (graded, start, due, staff_only, hide)
+                key = item.key
+                for i in range(len(kids) - 1, -1, -1):
+                    push((kids[i], key, depth + 1, i, passed))

@@ -1,0 +1,81 @@
+"""Retention: delete the rows of dumps that a newer complete dump has superseded (invariant 5).
+
+For each key, rows whose dump started before the dump of it completed last by this process are
+deleted: one lightweight ``DELETE`` per 500 keys, bounded by the earliest of those dump times. Such
+dumps can never become current again -- a complete dump of the key started later, and the latest
+``dumped_at`` wins -- so this is safe while other dumps run, needs no look at the current dumps, and
+cannot touch a complete dump that is current or could become so. The engine applies the ``DELETE``
+in the background where it can (:meth:`Connection.delete`), so retention costs a dump only the statement.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from datetime import datetime
+
+from ..clickhouse import Connection
+from ..clickhouse.encoding import micros
+from ..core.schema import quote
+from ..core.sink import Sink
+
+log = logging.getLogger(__name__)
+
+#: Keys per DELETE (they travel as an array parameter: requests stay small).
+CHUNK = 500
+#: How long :meth:`Retention.wait` waits for the engine by default, in seconds.
+WAIT_SECONDS = 60.0
+
+
+class Retention:
+    """The keys of one sink completed by this process and not yet pruned, and how to prune them."""
+
+    def __init__(self, sink: Sink, connection: Connection):
+        self.sink = sink
+        self.connection = connection
+        self.table = sink.table_name
+        #: key -> dumped_at of the dump of it completed last (what may be pruned below)
+        self.completed: dict[str, datetime] = {}
+
+    def record(self, key: str, dumped_at: datetime) -> None:
+        """Remember that a dump of ``key`` started at ``dumped_at`` is complete."""
+        self.completed[key] = dumped_at
+
+    def prune(self, keys: Iterable[str] | None = None, *, wait: bool = False) -> None:
+        """Delete superseded rows of ``keys`` (default: every recorded key), then forget those keys.
+
+        Keys with no completed dump recorded here are left alone. ``wait`` asks for synchronous
+        deletes (or see :meth:`wait`).
+        """
+        wanted = list(self.completed) if keys is None else list(dict.fromkeys(keys))
+        known = sorted((self.completed[k], k) for k in wanted if k in self.completed)
+        if len(known) < len(wanted):
+            log.debug("event_sinks: %s: %d keys have no dump completed here; not pruned",
+                      self.sink.name, len(wanted) - len(known))
+        table = self.connection.renderer.qualified(self.table)
+        key_column = quote(self.sink.key_field)
+        sql = (
+            f"DELETE FROM {table} WHERE {key_column} IN {{keys:Array(String)}} "  # noqa: S608 - only validated identifiers
+            "AND dumped_at < fromUnixTimestamp64Micro({bound:Int64}, 'UTC')"
+        )
+        for start in range(0, len(known), CHUNK):
+            chunk = known[start : start + CHUNK]
+            params = {"keys": [k for _, k in chunk], "bound": micros(chunk[0][0])}
+            self.connection.delete(sql, params, background=not wait)
+            for _, key in chunk:  # pruned: forget them, so a long backfill holds O(batch) keys
+                self.completed.pop(key, None)
+
+    def wait(self, timeout: float = WAIT_SECONDS) -> bool:
+        """Wait until the engine has applied every DELETE of this sink's table; False on timeout."""
+        sql = ("SELECT count() FROM system.mutations WHERE database = {db:String} AND table = {table:String} "
+               "AND NOT is_done")
+        params = {"db": self.connection.database, "table": self.table}
+        deadline = time.monotonic() + timeout
+        delay = 0.01
+        while self.connection.query(sql, params)[0][0]:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        return True
