@@ -247,8 +247,8 @@ def child_latency(publishes: int, dsn: str) -> dict:
     from openedx_events.content_authoring.signals import COURSE_CATALOG_INFO_CHANGED
 
     from event_sinks.clickhouse import get_connection
-    from event_sinks.receivers import connect_all
     from event_sinks.courses.sources import OlxSource, set_course_source
+    from event_sinks.receivers import connect_all
 
     work = Path(tempfile.mkdtemp())
     course = work / "course"
@@ -287,8 +287,8 @@ def child_backfill(n_courses: int, n_blocks: int, dsn: str) -> dict:
 
     from django.core.management import call_command
 
-    from event_sinks.dumping import Dumper
     from event_sinks.courses.sources import ModulestoreSource, set_course_source
+    from event_sinks.dumping import Dumper
 
     warm_up()
     store = stand_in(n_courses, n_blocks)

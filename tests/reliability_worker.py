@@ -86,9 +86,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from event_sinks.clickhouse import Connection
     from event_sinks.conf import get_settings
+    from event_sinks.courses.sources import ModulestoreSource, set_course_source
     from event_sinks.dumping import Dumper, dump
     from event_sinks.sinks.course_outline import CourseOutlineSink
-    from event_sinks.courses.sources import ModulestoreSource, set_course_source
 
     settings = get_settings()
     if settings.dsn.startswith("chdb:"):

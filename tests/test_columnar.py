@@ -10,11 +10,11 @@ import attrs
 import pytest
 
 from event_sinks import Sink, column, dump
+from event_sinks.clickhouse.encoding import datetime64_scales, prepare_columns
+from event_sinks.core import ColumnBatch, Constant
+from event_sinks.dumping import Dumper
 from event_sinks.errors import DumpError
 from event_sinks.registry import registry
-from event_sinks.clickhouse.encoding import datetime64_scales, prepare_columns
-from event_sinks.dumping import Dumper
-from event_sinks.core import ColumnBatch, Constant
 
 T0 = datetime(2026, 3, 1, 8, 30, 15, 250_001, tzinfo=UTC)
 

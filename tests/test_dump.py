@@ -7,8 +7,8 @@ from datetime import datetime
 import pytest
 
 from event_sinks import dump
-from event_sinks.errors import DumpError
 from event_sinks.dumping import Dumper
+from event_sinks.errors import DumpError
 
 from . import sample_sink
 
@@ -119,7 +119,8 @@ def test_retention_never_touches_a_dump_that_started_later(engine, words):
     mine.retention.prune(["doc"], wait=True)
     assert all_dump_rows(engine, "doc") == (2, 2)
     assert [r[2] for r in current(engine)] == ["b"]
-    Dumper(words, engine).retention.prune(["doc"], wait=True)  # a dumper that completed no dump of the key prunes nothing
+    # a dumper that completed no dump of the key prunes nothing
+    Dumper(words, engine).retention.prune(["doc"], wait=True)
     assert all_dump_rows(engine, "doc") == (2, 2)
 
 

@@ -105,7 +105,7 @@ def _wait_for(predicate, timeout: float, what: str, diagnostics=lambda: ""):
         time.sleep(0.1)
 
 
-def _outline(engine: Engine) -> tuple | None:
+def _outline(engine: Connection) -> tuple | None:
     """(course display name, blocks, videos, relationships) once both sinks' dumps are visible."""
     try:
         course = engine.query(

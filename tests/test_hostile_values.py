@@ -7,8 +7,8 @@ from __future__ import annotations
 import attrs
 
 from event_sinks import Sink, column, dump
-from event_sinks.dumping import Dumper
 from event_sinks.courses.sources import ModulestoreSource, set_course_source
+from event_sinks.dumping import Dumper
 from event_sinks.testing.modulestore import StandInModuleStore, synthetic_course
 
 HOSTILE = [

@@ -7,8 +7,8 @@ import pytest
 from event_sinks import dump
 from event_sinks.clickhouse import Connection
 from event_sinks.conf import get_settings
-from event_sinks.errors import DumpError, EngineUnavailableError
 from event_sinks.dumping import Dumper
+from event_sinks.errors import DumpError, EngineUnavailableError
 
 from . import sample_sink
 

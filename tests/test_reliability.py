@@ -34,9 +34,9 @@ from openedx_events.content_authoring.signals import COURSE_CATALOG_INFO_CHANGED
 from event_sinks import get_sink, receivers
 from event_sinks.clickhouse import Connection, close_connections
 from event_sinks.conf import get_settings
+from event_sinks.courses.sources import ModulestoreSource, set_course_source
 from event_sinks.dumping import Dumper, dump
 from event_sinks.sinks.course_outline import CourseOutlineSink
-from event_sinks.courses.sources import ModulestoreSource, set_course_source
 from event_sinks.testing.modulestore import StandInModuleStore, synthetic_course
 
 from . import reliability_worker as worker
@@ -62,7 +62,7 @@ def make_course(org: str, number: str, n_blocks: int, version: str):
     return root
 
 
-def current_state(engine: Engine, sink: str = SINK, key_column: str = "course_key") -> dict[str, tuple]:
+def current_state(engine: Connection, sink: str = SINK, key_column: str = "course_key") -> dict[str, tuple]:
     """{key: (dump_id, rows, source_version)} of the current views, after checking what readers see.
 
     For every key in the sink's view: its rows carry exactly one dump_id, it is the ledger's current
@@ -90,7 +90,7 @@ def current_state(engine: Engine, sink: str = SINK, key_column: str = "course_ke
     return ledger
 
 
-def orphan_rows(engine: Engine, sink: str = SINK) -> int:
+def orphan_rows(engine: Connection, sink: str = SINK) -> int:
     """Rows in the sink's table whose dump never reached the ledger (a dump killed mid-way)."""
     db = f"`{engine.database}`"
     return engine.query(
@@ -382,7 +382,7 @@ class Turnstile:
             assert self._cond.wait_for(lambda: self._token is None, 30)
 
 
-def gated_engine(settings, turnstile: Turnstile, name: str) -> Engine:
+def gated_engine(settings, turnstile: Turnstile, name: str) -> Connection:
     engine = Connection(settings)
     insert = engine.insert_columns
 
@@ -412,7 +412,7 @@ def run_in_thread(name: str, turnstile: Turnstile, results: dict, fn) -> threadi
 def test_concurrent_dumps_of_one_course_show_the_later_started_one(
     settings, http_server, database, store, fresh_engines, repeat
 ):
-    """Two dumps of one course, each with its own Engine and Dumper over HTTP, their inserts interleaved
+    """Two dumps of one course, each with its own Connection and Dumper over HTTP, their inserts interleaved
     at random (seeded); the earlier-started one commits first in even repeats and last in odd ones."""
     settings.EVENT_SINKS = {"DSN": http_dsn(http_server, database)}
     key = "course-v1:Race+C1+R"

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 
 from event_sinks.clickhouse import Connection
-from event_sinks.conf import mask_dsn
-from event_sinks.conf import get_settings
-from event_sinks.errors import ConfigurationError, UnsafeIdentifierError
 from event_sinks.clickhouse.ddl import Renderer
+from event_sinks.conf import get_settings, mask_dsn
 from event_sinks.core.schema import Column, Table
+from event_sinks.errors import ConfigurationError, UnsafeIdentifierError
 
 
 @pytest.mark.parametrize("dsn", ["mysql://u:p@h/db", "http://", "localhost:8123", "clickhouse://x"])

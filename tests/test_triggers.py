@@ -20,8 +20,8 @@ from openedx_events.content_authoring.signals import (
 
 from event_sinks import get_sink, receivers
 from event_sinks.clickhouse import get_connection
-from event_sinks.dumping import Dumper
 from event_sinks.courses.sources import OlxSource, set_course_source
+from event_sinks.dumping import Dumper
 
 DEMO = Path(__file__).resolve().parents[1] / "event_sinks" / "demo" / "course"
 KEY = "course-v1:EventSinks+Demo101+2026"
