@@ -8,6 +8,8 @@ raises into the sender: a publish must go on whatever happens to the sink.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from .core.sink import Sink
 from .core.triggers import Trigger
@@ -17,7 +19,7 @@ from .registry import is_enabled, registry
 log = logging.getLogger(__name__)
 
 #: (sink name, signal path) pairs already connected, so ready() running twice connects once.
-_connected: dict[tuple[str, str], object] = {}
+_connected: dict[tuple[str, str], tuple[Any, Callable[..., None]]] = {}
 
 
 def make_receiver(sink: Sink, trigger: Trigger):

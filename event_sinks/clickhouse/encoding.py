@@ -35,7 +35,7 @@ def prepare_columns(columns: list, n: int, scales: dict[int, int]) -> list[Seque
     each datetime object on its own; here each *distinct* datetime of a column is converted once, with
     the driver's own formula (so naive datetimes keep the driver's meaning), and the column mapped.
     """
-    out = []
+    out: list[Sequence[Any]] = []
     for i, column in enumerate(columns):
         scale = scales.get(i)
         if isinstance(column, Constant):

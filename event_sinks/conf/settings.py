@@ -213,8 +213,9 @@ FIELDS: dict[str, attrs.Attribute] = {f.name.upper(): f for f in attrs.fields(Se
 
 
 def _default(field: attrs.Attribute) -> Any:
-    default = field.default
-    return default.factory() if isinstance(default, attrs.Factory) else default  # type: ignore[misc]
+    default: Any = field.default
+    factory = getattr(default, "factory", None)  # an attrs.Factory
+    return factory() if factory is not None else default
 
 
 #: Every key with its default (the Open edX plugin settings start from these).

@@ -10,6 +10,7 @@ that passed :func:`column_type`.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import attrs
 
@@ -42,7 +43,19 @@ def column_type(type_: str) -> str:
     return type_
 
 
-def _names(values) -> tuple[str, ...]:
+def _names(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+def _columns(values: Iterable[Column]) -> tuple[Column, ...]:
+    return tuple(values)
+
+
+def _tables(values: Iterable[Table]) -> tuple[Table, ...]:
+    return tuple(values)
+
+
+def _views(values: Iterable[View]) -> tuple[View, ...]:
     return tuple(values)
 
 
@@ -64,7 +77,7 @@ class Table:
     """
 
     name: str = attrs.field(validator=lambda _i, _a, v: identifier(v, "table name"))
-    columns: tuple[Column, ...] = attrs.field(converter=tuple)
+    columns: tuple[Column, ...] = attrs.field(converter=_columns)
     order_by: tuple[str, ...] = attrs.field(converter=_names)
     engine: str = "MergeTree"
     comment: str = ""
@@ -104,8 +117,8 @@ class View:
 class Schema:
     """Everything one sink needs in ClickHouse, in creation order: tables first, then views."""
 
-    tables: tuple[Table, ...] = attrs.field(converter=tuple, factory=tuple)
-    views: tuple[View, ...] = attrs.field(converter=tuple, factory=tuple)
+    tables: tuple[Table, ...] = attrs.field(converter=_tables, factory=tuple)
+    views: tuple[View, ...] = attrs.field(converter=_views, factory=tuple)
 
     def __add__(self, other: Schema) -> Schema:
         return Schema(self.tables + other.tables, self.views + other.views)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -189,11 +189,11 @@ class Sink:
 
     def row_tuples(self, rows: Iterable[Any]) -> Iterator[tuple]:
         """Rows as tuples in field order, whatever ``serialize`` yielded."""
-        getter = operator.attrgetter(*self.field_names)
+        getter: Callable[[Any], tuple] = operator.attrgetter(*self.field_names)
         if len(self.field_names) == 1:
             single = getter
 
-            def getter(row):
+            def getter(row: Any) -> tuple:
                 return (single(row),)
 
         for row in rows:

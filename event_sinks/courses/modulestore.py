@@ -32,6 +32,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from opaque_keys import InvalidKeyError as OpaqueInvalidKeyError
 from opaque_keys.edx.keys import CourseKey
@@ -90,7 +91,8 @@ def _utc(value: datetime | None) -> datetime | None:
 
 def _key_prefix(key: CourseKey) -> str | None:
     """'block-v1:ORG+COURSE+RUN+type@' for the course, or None when keys do not have that shape."""
-    sample = str(key.make_usage_key("t", "b").for_branch(None))
+    usage: Any = key.make_usage_key("t", "b")
+    sample = str(usage.for_branch(None))
     if sample.startswith("block-v1:") and sample.endswith("+type@t+block@b"):
         return sample[: -len("t+block@b")]
     return None
@@ -101,9 +103,9 @@ def _version(course) -> str:
     if version:
         return str(version)
     for name in ("subtree_edited_on", "edited_on"):
-        value = getattr(course, name, None)
+        value = _utc(getattr(course, name, None))
         if value is not None:
-            return _utc(value).isoformat()
+            return value.isoformat()
     log.warning("event_sinks: course %s has no structure version or edit time; it will always be dumped",
                 course.location)
     return "unversioned:" + uuid.uuid4().hex
@@ -157,7 +159,7 @@ def _walk(course, prefix: str | None) -> Iterator[Block]:
             return f"{prefix}{location.block_type}+block@{location.block_id}"
 
     # (block, its key, parent key, depth, position)
-    stack = [(course, key_of(course), None, 0, 0)]
+    stack: list[tuple[Any, str, str | None, int, int]] = [(course, key_of(course), None, 0, 0)]
     pop = stack.pop
     push = stack.append
     utc = UTC

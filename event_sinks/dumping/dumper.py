@@ -94,7 +94,7 @@ class Dumper:
                     rows += batch.size
                     nbytes += self._insert(batch, dump_id, dumped_at, versions, counts)
                     self._unreleased_rows += batch.size
-                batch = None  # noqa: PLW2901 - let this batch go before the sink builds the next one
+                del batch  # let this batch go before the sink builds the next one
             ledger.commit(self.connection, self.sink.name, keys, dump_id, dumped_at, versions, counts,
                           deleted=False)
             for key in keys:

@@ -22,7 +22,7 @@ class ModelUnavailableError(EventSinksError, LookupError):
 class ModelDeclaration:
     """What a model sink's declaration resolves to once its model is loaded."""
 
-    model: type
+    model: Any
     row_type: type
     columns: tuple[Column, ...]
     key_field: str

@@ -125,12 +125,13 @@ def field_column(field) -> tuple[str, Callable[[Any], Any] | None, bool]:
         type_, converter = "String", _binary
     else:
         internal = field.get_internal_type()
-        type_ = SIMPLE_TYPES.get(internal)
-        if type_ is None:
+        simple = SIMPLE_TYPES.get(internal)
+        if simple is None:
             raise SinkDefinitionError(
                 f"{_where(field)}: no ClickHouse type for {type(field).__name__} (internal type {internal}); "
                 f"exclude the field, or declare its column in `types` and a convert_<column>() method"
             )
+        type_ = simple
         if type_ == "String" and not type(field).__module__.startswith("django."):
             converter = text_value  # a third-party text field may hand out objects: store their text
     if nullable:

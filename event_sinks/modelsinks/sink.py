@@ -104,6 +104,10 @@ class ModelSink(Sink, abstract=True):
     #: expected inside Open edX, so the command line outside it stays quiet.
     missing_model_log_level: ClassVar[int] = logging.WARNING
 
+    _declarations: ClassVar[dict[str, ModelDeclaration | ModelUnavailableError]]
+    _version_cache: ClassVar[threading.local]
+    _description: ClassVar[str]
+
     row_type = Declared()
     columns = Declared()
     field_names = Declared()
@@ -142,7 +146,7 @@ class ModelSink(Sink, abstract=True):
             raise SinkDefinitionError(f"{where}: `keys_per_dump` and `chunk_size` must be at least 1")
         if "triggers" not in cls.__dict__:
             cls.triggers = model_triggers(cls)
-        cls._declarations: dict[str, ModelDeclaration | ModelUnavailableError] = {}
+        cls._declarations = {}
         cls._version_cache = threading.local()
 
     # -- resolving the model ---------------------------------------------------------------------------
@@ -167,7 +171,7 @@ class ModelSink(Sink, abstract=True):
         return found
 
     @classmethod
-    def model_class(cls) -> type:
+    def model_class(cls) -> Any:
         """The Django model class (raises ModelUnavailableError when it is not installed here)."""
         return cls.declaration().model
 
@@ -225,10 +229,11 @@ class ModelSink(Sink, abstract=True):
         pk_raw = reads_raw_text(pk)
         for field in chosen:
             col = cls.rename.get(field.name) or cls.rename.get(field.attname) or field.attname
-            derived, converter, raw = None, None, False
-            if col not in cls.types or not hasattr(cls, f"convert_{col}"):
+            if col in cls.types and hasattr(cls, f"convert_{col}"):  # declared: the field's own type is moot
+                type_, converter, raw = cls.types[col], None, False
+            else:
                 derived, converter, raw = field_column(field)
-            type_ = cls.types.get(col, derived)
+                type_ = cls.types.get(col, derived)
             names.append(col)
             types.append(type_)
             select.append(raw_text(field.attname) if raw else field.attname)
@@ -379,10 +384,10 @@ class ModelSink(Sink, abstract=True):
         steps.sort(key=lambda s: s[0])
 
         def convert(row: tuple) -> tuple:
-            row = list(row)
+            values = list(row)
             for i, fn in steps:
-                row[i] = fn(row[i])
-            return tuple(row)
+                values[i] = fn(values[i])
+            return tuple(values)
 
         return convert
 

@@ -14,6 +14,7 @@ import hashlib
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
 from opaque_keys.edx.keys import CourseKey
 from opaque_keys.edx.locator import CourseLocator
@@ -53,7 +54,7 @@ class StandInBlock:
         for name, value in zip(_INHERITED, inherited, strict=True):
             setattr(self, name, own[name] if name in own else value)
         self.edited_on = self.published_on = self.subtree_edited_on = own.get("edited_on")
-        self.course_version = None if parent is None else parent.course_version
+        self.course_version: str | None = None if parent is None else parent.course_version
         self.has_children = has_children
         self.children: list = []
         self._kids: list[StandInBlock] = []
@@ -123,7 +124,7 @@ class StandInModuleStore:
         return course_key.make_usage_key("course", "course")
 
 
-def _keys(course_key: CourseLocator):
+def _keys(course_key: Any):
     """Course root location (no branch) and a factory for descendants' (published branch) locations."""
     published = course_key.for_branch(ModuleStoreEnum.BranchName.published)
     return course_key.make_usage_key("course", "course"), published.make_usage_key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -129,7 +130,7 @@ class Export:
                 continue
             with open(full, "rb") as fileobj:
                 size = 0
-                for chunk in iter(lambda f=fileobj: f.read(1 << 20), b""):
+                for chunk in iter(functools.partial(fileobj.read, 1 << 20), b""):
                     size += len(chunk)
                     digest.update(chunk)
             digest.update(b"\x00" + str(size).encode() + b"\x00")

@@ -52,6 +52,7 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey
@@ -137,7 +138,7 @@ def _open_course(export: Export, course_key: str | None, strict: bool, max_depth
     if top.tag != "course":
         raise CourseReadError(f"the root element is <{top.tag}>, not <course>", "course.xml", top.line)
     attrs = top.attrs
-    run = attrs.get("url_name") or attrs.get("slug")
+    run: str = attrs.get("url_name") or attrs.get("slug") or ""
     if not run:
         raise CourseReadError("<course> has no url_name (the course run)", "course.xml", top.line)
     org = attrs.get("org")
@@ -145,6 +146,7 @@ def _open_course(export: Export, course_key: str | None, strict: bool, max_depth
         log.warning("OLX export %s: course.xml has no org; using 'edx' as Open edX does", export.source)
         org = "edx"
     number = attrs.get("course") or os.path.basename(export.root.rstrip(os.sep))
+    locator: Any
     try:
         locator = CourseLocator(org, number, run)
     except (InvalidKeyError, ValueError, TypeError) as exc:

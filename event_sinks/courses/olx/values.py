@@ -64,6 +64,7 @@ def _parse_date_text(text: str) -> datetime | None:
     text = text.strip()
     if not text:
         return None
+    value: datetime | None
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
@@ -76,6 +77,7 @@ def _parse_date_text(text: str) -> datetime | None:
                 continue
         if value is None:
             raise ValueError(f"unreadable date {text!r}") from None
+    assert value is not None
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)

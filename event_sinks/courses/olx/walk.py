@@ -19,7 +19,7 @@ class Walk(Resolver):
     """One walk of a course (each ``blocks()`` call makes a new one): children resolved, blocks emitted."""
 
     def children(self, item: Item, depth: int) -> list[Item]:
-        resolved = []
+        resolved: list[Item] = []
         if not item.nodes:
             return resolved
         if depth >= self.reader.max_depth:

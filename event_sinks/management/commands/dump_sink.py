@@ -174,7 +174,7 @@ class Command(BaseCommand):
 
     def _select_keys(self, sink, keys, options):
         skip = set(options["skip"])
-        chosen = []
+        chosen: list[str] = []
         if options["since"] is not None:
             source = sink.keys_since(options["since"])
             if source is None:
