@@ -16,8 +16,8 @@ from event_sinks.clickhouse import Connection, close_connections
 from event_sinks.conf import get_settings
 from event_sinks.registry import registry
 
-from . import sample_sink
-from .chhttp import ClickHouseHTTPServer
+from .support import sample_sink
+from .support.chhttp import ClickHouseHTTPServer
 
 SHARED_COURSES = Path(__file__).resolve().parents[1].parent / "shared" / "courses"
 _counter = itertools.count()

@@ -2,11 +2,11 @@
 
     test process ── starts ──> redis-server (127.0.0.1, free port, nothing saved)
                  ── starts ──> consumer: django-admin consume_events --topic ... --group_id ... --extra ...
-                 ── runs ────> producer: python tests/bus_producer.py  (COURSE_CATALOG_INFO_CHANGED.send_event)
+                 ── runs ────> producer: python tests/support/bus_producer.py  (COURSE_CATALOG_INFO_CHANGED.send_event)
     producer --XADD--> Redis stream --XREADGROUP--> consumer --signal, from_event_bus=True--> event_sinks
-    receivers --dump (sync)--> ClickHouse HTTP endpoint (tests/chhttp.py) <--query-- test process
+    receivers --dump (sync)--> ClickHouse HTTP endpoint (tests/support/chhttp.py) <--query-- test process
 
-Both processes use ``tests.bus_settings``. The producer has the course sinks switched off, so the rows the
+Both processes use ``tests.support.bus_settings``. The producer has the course sinks switched off, so the rows the
 test reads were written by the consumer. The consumer's log shows the event arriving from Redis, a probe
 receiver seeing ``from_event_bus=True`` with the producer's event id, openedx-events declining to send it
 back to the bus, and event_sinks dumping both sinks.
@@ -29,7 +29,7 @@ from event_sinks.clickhouse import Connection
 from event_sinks.conf import get_settings
 from event_sinks.errors import EngineError
 
-from .redis_server import RedisServer, redis_server_binary
+from .support.redis_server import RedisServer, redis_server_binary
 
 pytest.importorskip("edx_event_bus_redis", reason="the Event Bus test needs edx-event-bus-redis (extra 'bus')")
 NO_REDIS = "redis-server is not installed (apt-get install redis-server; .ci/run installs it)"
@@ -39,7 +39,7 @@ pytestmark = pytest.mark.skipif(redis_server_binary() is None, reason=NO_REDIS)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COURSE_KEY = "course-v1:EventSinks+Demo101+2026"
 COURSE_NAME = "Event Sinks Demo: Rivers of the World"
-TOPIC = "course-catalog-info-changed"  # tests.bus_settings.TOPIC (not imported: it needs its env vars)
+TOPIC = "course-catalog-info-changed"  # tests.support.bus_settings.TOPIC (not imported: it needs its env vars)
 EVENT_TYPE = "org.openedx.content_authoring.course.catalog_info.changed.v1"
 
 CONSUMER_READY_TIMEOUT = 30.0
@@ -69,9 +69,9 @@ def _django_admin() -> list[str]:
 
 def _bus_env(role: str, *, redis_url: str, dsn: str, prefix: str, sqlite: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.pop("EVENT_SINKS_DSN", None)  # it would override EVENT_SINKS["DSN"] of tests.bus_settings
+    env.pop("EVENT_SINKS_DSN", None)  # it would override EVENT_SINKS["DSN"] of tests.support.bus_settings
     env.update(
-        DJANGO_SETTINGS_MODULE="tests.bus_settings",
+        DJANGO_SETTINGS_MODULE="tests.support.bus_settings",
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
         PYTHONUNBUFFERED="1",
         EVENT_SINKS_BUS_ROLE=role,
@@ -169,7 +169,7 @@ def test_course_catalog_info_changed_over_redis_reaches_the_sinks(http_server, d
 
         sent_at = time.monotonic()
         producer = subprocess.run(
-            [sys.executable, str(REPO_ROOT / "tests" / "bus_producer.py"), COURSE_KEY],
+            [sys.executable, str(REPO_ROOT / "tests" / "support" / "bus_producer.py"), COURSE_KEY],
             cwd=REPO_ROOT, env=_bus_env("producer", **common), stdin=subprocess.DEVNULL,
             capture_output=True, text=True, timeout=PRODUCER_TIMEOUT,
         )

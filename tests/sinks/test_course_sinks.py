@@ -12,7 +12,7 @@ from event_sinks import dump, get_sink
 from event_sinks.clickhouse import get_connection
 from event_sinks.courses.sources import OlxSource, set_course_source
 
-DEMO = Path(__file__).resolve().parents[1] / "event_sinks" / "demo" / "course"
+DEMO = Path(__file__).resolve().parents[2] / "event_sinks" / "demo" / "course"
 DEMO_KEY = "course-v1:EventSinks+Demo101+2026"
 
 #: From ../shared/courses/SOURCES.md: course key and total blocks.

@@ -1,7 +1,7 @@
 """A dump run in its own process, for the kill campaign of ``tests/test_reliability.py``.
 
     EVENT_SINKS_DSN=http://user:password@127.0.0.1:PORT/DATABASE \\
-        python -P tests/reliability_worker.py GENERATION [--courses N] [--batch-size B]
+        python -P tests/support/reliability_worker.py GENERATION [--courses N] [--batch-size B]
 
 Dumps every course of a generated stand-in modulestore (``build_store(GENERATION, N)``) with the
 ``course_outline`` sink into the engine named by ``EVENT_SINKS_DSN`` (the password travels in the

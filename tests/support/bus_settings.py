@@ -1,6 +1,6 @@
 """Django settings for the Event Bus round trip (tests/test_event_bus.py): producer and consumer processes.
 
-Both processes use this module (``DJANGO_SETTINGS_MODULE=tests.bus_settings``, the repository root on
+Both processes use this module (``DJANGO_SETTINGS_MODULE=tests.support.bus_settings``, the repository root on
 ``PYTHONPATH``); the test passes everything that changes per run through the environment:
 
 ``EVENT_SINKS_BUS_REDIS_URL``  the Redis server the test started (required)
@@ -21,14 +21,14 @@ from pathlib import Path
 from django.apps import AppConfig
 from django.core.exceptions import ImproperlyConfigured
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_COURSE = REPO_ROOT / "event_sinks" / "demo" / "course"
 
 
 def _required(name):
     value = os.environ.get(name)
     if not value:
-        raise ImproperlyConfigured(f"tests.bus_settings needs the environment variable {name}")
+        raise ImproperlyConfigured(f"tests.support.bus_settings needs the environment variable {name}")
     return value
 
 
@@ -47,7 +47,7 @@ INSTALLED_APPS = [
     "event_sinks",
 ]
 if ROLE == "consumer":
-    INSTALLED_APPS.append("tests.bus_settings.BusProbeConfig")
+    INSTALLED_APPS.append("tests.support.bus_settings.BusProbeConfig")
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",

@@ -2,7 +2,8 @@
 
 Run by tests/test_event_bus.py as its own process::
 
-    EVENT_SINKS_BUS_ROLE=producer DJANGO_SETTINGS_MODULE=tests.bus_settings python tests/bus_producer.py COURSE_KEY
+    EVENT_SINKS_BUS_ROLE=producer DJANGO_SETTINGS_MODULE=tests.support.bus_settings \
+        python tests/support/bus_producer.py COURSE_KEY
 
 ``send_event`` calls the receivers of this process; openedx-events' bus handler among them hands the event
 to the configured producer (edx-event-bus-redis: an XADD on the prefixed topic's stream). This script
@@ -16,13 +17,13 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.bus_settings
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for tests.support.bus_settings
 
 
 def main(argv: list[str]) -> int:
     import os
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.bus_settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.support.bus_settings")
     os.environ.setdefault("EVENT_SINKS_BUS_ROLE", "producer")
     import django
 

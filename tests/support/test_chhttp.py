@@ -9,7 +9,7 @@ import lz4.frame
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
-from tests.chhttp import ClickHouseHTTPServer
+from tests.support.chhttp import ClickHouseHTTPServer
 
 COLUMNS = ["s", "lc", "n", "flag", "ts", "id", "tags"]
 TABLE_DDL = """

@@ -39,9 +39,9 @@ from event_sinks.dumping import Dumper, dump
 from event_sinks.sinks.course_outline import CourseOutlineSink
 from event_sinks.testing.modulestore import StandInModuleStore, synthetic_course
 
-from . import reliability_worker as worker
+from ..support import reliability_worker as worker
 
-WORKER = Path(__file__).with_name("reliability_worker.py")
+WORKER = Path(__file__).resolve().parents[1] / "support" / "reliability_worker.py"
 SHAPE = worker.SHAPE  # small courses: 2 sections, 2 units per subsection, 2 leaves per unit
 SINK = "course_outline"
 
@@ -242,7 +242,7 @@ KILL_SEED = 20261125
 
 
 class Worker:
-    """``tests/reliability_worker.py`` for one generation, started ahead and held at READY until run."""
+    """``tests/support/reliability_worker.py`` for one generation, started ahead and held at READY until run."""
 
     def __init__(self, generation: int, env: dict):
         command = [sys.executable, "-P", str(WORKER), str(generation), "--courses", str(KILL_COURSES),
@@ -302,7 +302,7 @@ def test_sigkill_at_random_points_never_shows_a_partial_course(settings, http_se
     dsn = http_dsn(http_server, database)
     settings.EVENT_SINKS = {"DSN": dsn}
     # The password travels in the environment, not on the command line; the worker imports this checkout.
-    env = {**os.environ, "EVENT_SINKS_DSN": dsn, "PYTHONPATH": str(WORKER.parents[1])}
+    env = {**os.environ, "EVENT_SINKS_DSN": dsn, "PYTHONPATH": str(WORKER.parents[2])}
     reader = Connection(get_settings())
     sink = CourseOutlineSink()
     rng = random.Random(KILL_SEED)

@@ -26,7 +26,7 @@ from event_sinks.clickhouse import close_connections, get_connection  # noqa: E4
 from event_sinks.dispatch import dispatch  # noqa: E402
 from event_sinks.dumping import Dumper  # noqa: E402
 
-from . import sample_sink  # noqa: E402
+from .support import sample_sink  # noqa: E402
 
 QUEUE = "event_sinks_dumps"
 DEFAULT_QUEUE = "celery"

@@ -30,8 +30,8 @@ from event_sinks.modelsinks import ModelSink, ModelUnavailableError
 from event_sinks.registry import registry
 from event_sinks.sinks.course_overviews import CourseOverviewSink
 
-from .test_registry import make_distribution
-from .testapp.models import CourseOverview, Everything, Note, Owner
+from ..test_registry import make_distribution
+from ..testapp.models import CourseOverview, Everything, Note, Owner
 
 
 class EverythingSink(ModelSink):
@@ -528,7 +528,7 @@ def test_course_overviews_is_registered_by_an_entry_point():
     from importlib_metadata import EntryPoint
 
     config = configparser.ConfigParser()
-    config.read(Path(__file__).resolve().parents[1] / "setup.cfg")
+    config.read(Path(__file__).resolve().parents[2] / "setup.cfg")
     lines = config["options.entry_points"]["event_sinks.sinks"].strip().splitlines()
     declared = dict(line.replace(" ", "").split("=") for line in lines)
     entry_point = EntryPoint("course_overviews", declared["course_overviews"], "event_sinks.sinks")

@@ -10,7 +10,7 @@ from event_sinks.conf import get_settings
 from event_sinks.dumping import Dumper
 from event_sinks.errors import DumpError, EngineUnavailableError
 
-from . import sample_sink
+from ..support import sample_sink
 
 
 def test_server_stopped_mid_dump(settings, http_server, database, words):

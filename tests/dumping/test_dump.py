@@ -10,7 +10,7 @@ from event_sinks import dump
 from event_sinks.dumping import Dumper
 from event_sinks.errors import DumpError
 
-from . import sample_sink
+from ..support import sample_sink
 
 
 def current(engine, doc=None):
