@@ -78,3 +78,18 @@ def test_the_public_api_gives_a_sink_author_what_they_need():
         Sink, column, ColumnBatch, Constant, Trigger, ModelSink, CourseSink)
     assert issubclass(event_sinks.InvalidKeyError, event_sinks.EventSinksError)
     assert (PACKAGE / "py.typed").exists()
+
+
+def test_the_readme_sink_example_runs_and_follows_its_signal():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    code = readme.split("## Writing a sink", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(code, "README.md (Writing a sink)", "exec"), namespace)  # noqa: S102 - our own README
+    sink_class = namespace["CourseTagsSink"]
+    (trigger,) = sink_class.triggers
+    from openedx_events.content_authoring.signals import COURSE_CATALOG_INFO_CHANGED
+
+    assert trigger.resolve_signal() is COURSE_CATALOG_INFO_CHANGED
+    info = type("Info", (), {"course_key": "course-v1:A+B+C"})()
+    assert trigger.key({"catalog_info": info}) == "course-v1:A+B+C"
+    assert sink_class.table_name.fget is not None and sink_class().table().name == "course_tags_dumps"
