@@ -78,7 +78,11 @@ class OlxSource(CourseSource):
             if is_export(path):
                 self._exports.append(path)
             else:
-                found = sorted(p for p in path.iterdir() if is_export(p))
+                try:
+                    found = sorted(p for p in path.iterdir() if is_export(p)) if path.is_dir() else []
+                except OSError as exc:
+                    raise CourseReadError(f"OLX path {path} cannot be listed: {exc.strerror or exc}",
+                                          path=str(path), line=None) from None
                 if not found:
                     raise CourseReadError(
                         f"{path} is neither an OLX export (a folder with course.xml, or a .tar.gz, .tgz or .tar) "

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 class SenderSignal:
-    """A Django signal bound to one sender, so ``handlers.connect_all`` connects it for that model only."""
+    """A Django signal bound to one sender, so ``receivers.connect_all`` connects it for that model only."""
 
     def __init__(self, signal, sender):
         self.signal, self.sender = signal, sender
@@ -33,7 +33,7 @@ class ModelTrigger(Trigger):
     """A model signal (post_save, post_delete) received for one model only.
 
     ``sender`` returns the model class; ``resolve_signal`` raises ImportError when it is not
-    installed, which ``handlers.connect_all`` treats as "not available here".
+    installed, which ``receivers.connect_all`` treats as "not available here".
     """
 
     sender: Callable[[], type] = attrs.field(kw_only=True, eq=False)

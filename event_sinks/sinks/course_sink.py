@@ -98,7 +98,7 @@ class CourseSink(Sink, abstract=True):
 
     def serialize_columns(self, key: str, batch_size: int):
         if type(self).batches is CourseSink.batches:
-            return None  # a subclass with rows() only: the runner takes serialize()
+            return None  # a subclass with rows() only: the dumper takes serialize()
         course = self.course(key)
         self._last = None
         return self.batches(course, batch_size)
@@ -111,7 +111,7 @@ class CourseSink(Sink, abstract=True):
             yield from batch.rows()
 
     def batches(self, course: Course, batch_size: int) -> Iterator[ColumnBatch]:
-        """Rows of ``course`` as column batches of at most ``batch_size`` rows (the runner's fast path).
+        """Rows of ``course`` as column batches of at most ``batch_size`` rows (the dumper's fast path).
 
         Subclasses implement this or :meth:`rows`; implementing this gives both.
         """
