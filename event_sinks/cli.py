@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ALIASES = {"show": "show_course", "query": "sink_query", "schema": "sink_schema", "list": "list_sinks"}
@@ -49,7 +50,7 @@ def configure(dsn: str | None) -> None:
         django.setup()
 
 
-def demo(call_command) -> None:
+def demo(call_command: Callable[..., object]) -> None:
     """The quick start: dump the bundled course with both course sinks, then show it from the views."""
     olx = ["--olx", str(DEMO_COURSE)]
     call_command("dump_sink", "course_outline", "--all", "--force", *olx)

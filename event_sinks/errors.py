@@ -4,6 +4,8 @@ Every message says what was expected and what was found: these errors reach oper
 management commands and logs, usually far from the code that raised them.
 """
 
+from typing import Any
+
 
 class EventSinksError(Exception):
     """Base class of every error this library raises on purpose."""
@@ -36,7 +38,7 @@ class EngineError(EventSinksError):
         super().__init__(message)
         self.code = code
 
-    def __reduce__(self):  # picklable with its code (Celery results, multiprocessing)
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:  # picklable with its code (Celery results, multiprocessing)
         return (_rebuild_engine_error, (type(self), str(self), self.code))
 
 

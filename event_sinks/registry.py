@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterable
 
 import attrs
 from importlib_metadata import EntryPoint, entry_points
@@ -58,7 +59,7 @@ def _distribution(ep: EntryPoint) -> str:
 class Registry:
     """The sinks of this process, by name."""
 
-    def __init__(self, entry_points_source=None):
+    def __init__(self, entry_points_source: Callable[[], Iterable[EntryPoint]] | None = None) -> None:
         self._source = entry_points_source or (lambda: entry_points(group=GROUP))
         self._entries: dict[str, SinkEntry] | None = None
         self._instances: dict[str, Sink] = {}

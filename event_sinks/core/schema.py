@@ -82,7 +82,7 @@ class Table:
     engine: str = "MergeTree"
     comment: str = ""
 
-    def __attrs_post_init__(self):
+    def __attrs_post_init__(self) -> None:
         known = {c.name for c in self.columns}
         if len(known) != len(self.columns):
             raise UnsafeIdentifierError(f"table {self.name}: duplicate column names")

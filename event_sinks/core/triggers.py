@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 
-def _dotted(_instance, _attribute, value: str) -> None:
+def _dotted(_instance: object, _attribute: object, value: str) -> None:
     if not isinstance(value, str) or "." not in value:
         raise ValueError(f"a trigger's signal must be a dotted path like 'module.SIGNAL', found {value!r}")
 
@@ -31,7 +31,7 @@ class Trigger:
     key: Callable[[dict[str, Any]], str | None]
     delete: bool = False
 
-    def resolve_signal(self):
+    def resolve_signal(self) -> Any:
         """Import and return the signal object; raises ImportError/AttributeError when absent."""
         import importlib
 

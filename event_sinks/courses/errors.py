@@ -25,5 +25,5 @@ class CourseReadError(EventSinksError):
             return f"{self.path}: {self.message}"
         return f"{self.path}:{self.line}: {self.message}"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[CourseReadError], tuple[str, str | None, int | None]]:
         return (type(self), (self.message, self.path, self.line))

@@ -47,7 +47,7 @@ def finish_run(connection: Connection, run_id: uuid.UUID, sink: str, summary: st
     _record(connection, run_id, sink, "finished", datetime.now(UTC), summary)
 
 
-def _record(connection: Connection, run_id, sink, state, at, summary) -> None:
+def _record(connection: Connection, run_id: uuid.UUID, sink: str, state: str, at: datetime, summary: str) -> None:
     connection.insert_columns(RUNS.name, RUNS.column_names, RUNS.column_types,
                           [[run_id], [sink], [state], [at], [summary]])
 

@@ -128,7 +128,10 @@ class Dumper:
         log.info("event_sinks: deleted %s %s from the current view (tombstone %s)", self.sink.name, keys, dump_id)
         return [DumpResult(self.sink.name, key, "deleted", dump_id=dump_id) for key in keys]
 
-    def _insert(self, batch: ColumnBatch, dump_id, dumped_at, versions: dict[str, str], counts: dict) -> int:
+    def _insert(
+        self, batch: ColumnBatch, dump_id: uuid.UUID, dumped_at: datetime, versions: dict[str, str],
+        counts: dict[str, int],
+    ) -> int:
         n = batch.size
         columns = list(batch.columns)
         if len(columns) != self._width:

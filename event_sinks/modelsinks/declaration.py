@@ -43,17 +43,17 @@ class ModelDeclaration:
         return tuple(c.name for c in self.columns)
 
     @property
-    def pk_field(self):
+    def pk_field(self) -> Any:
         return self.model._meta.pk
 
 
 class Declared:
     """A Sink attribute that ModelSink derives from the model at first use (not at class creation)."""
 
-    def __set_name__(self, owner, name):
+    def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
 
-    def __get__(self, instance, owner):
+    def __get__(self, instance: object, owner: Any) -> Any:
         if owner.__dict__.get("_abstract"):
             return self
         return getattr(owner.declaration(), self.name)
@@ -62,7 +62,7 @@ class Declared:
 class DeclaredKeyField(Declared):
     """``key_field``, which list_sinks shows even when the model is missing."""
 
-    def __get__(self, instance, owner):
+    def __get__(self, instance: object, owner: Any) -> Any:
         if owner.__dict__.get("_abstract"):
             return self
         try:
@@ -74,7 +74,7 @@ class DeclaredKeyField(Declared):
 class DeclaredDescription:
     """The docstring's first line, plus why the sink is unavailable when its model is missing."""
 
-    def __get__(self, instance, owner):
+    def __get__(self, instance: object, owner: Any) -> str:
         text = owner.__dict__.get("_description", "")
         if owner.__dict__.get("_abstract"):
             return text

@@ -39,33 +39,33 @@ SIMPLE_TYPES = {
 }
 
 
-def text_value(value):
+def text_value(value: object) -> str | None:
     """A value as its text (None stays None)."""
     return None if value is None else str(value)
 
 
-def _empty_is_none(value):
+def _empty_is_none(value: Any) -> Any:
     return value or None
 
 
-def _none_is_empty(value):
+def _none_is_empty(value: Any) -> Any:
     return "" if value is None else value
 
 
-def _binary(value):
+def _binary(value: Any) -> bytes | None:
     return None if value is None else bytes(value)
 
 
-def _iso(value):
+def _iso(value: Any) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _microseconds(value: timedelta | None):
+def _microseconds(value: timedelta | None) -> int | None:
     return None if value is None else value // timedelta(microseconds=1)
 
 
-def _json(encoder, nullable: bool):
-    def convert(value):
+def _json(encoder: type[json.JSONEncoder] | None, nullable: bool) -> Callable[[Any], str | None]:
+    def convert(value: Any) -> str | None:
         if value is None and nullable:
             return None
         return json.dumps(value, cls=encoder, ensure_ascii=False, separators=(",", ":"))
@@ -73,7 +73,7 @@ def _json(encoder, nullable: bool):
     return convert
 
 
-def _opaque_key_field_class():
+def _opaque_key_field_class() -> type | None:
     try:
         from opaque_keys.edx.django.models import OpaqueKeyField
     except ImportError:  # pragma: no cover - edx-opaque-keys is a dependency of openedx-events
@@ -81,7 +81,7 @@ def _opaque_key_field_class():
     return OpaqueKeyField
 
 
-def field_column(field) -> tuple[str, Callable[[Any], Any] | None, bool]:
+def field_column(field: Any) -> tuple[str, Callable[[Any], Any] | None, bool]:
     """The ClickHouse type of a concrete Django field, the converter its values need (or None), and
     whether to read the column's raw text instead of the field's Python value (opaque keys: their
     stored text is the key's canonical text, so parsing each one only to print it again is skipped).
@@ -139,14 +139,14 @@ def field_column(field) -> tuple[str, Callable[[Any], Any] | None, bool]:
     return type_, converter, raw
 
 
-def raw_text(attname: str):
+def raw_text(attname: str) -> Any:
     """A ``values_list`` argument reading the column's stored text, without the field's conversion."""
     from django.db import models
 
     return models.ExpressionWrapper(models.F(attname), output_field=models.TextField())
 
 
-def reads_raw_text(field) -> bool:
+def reads_raw_text(field: Any) -> bool:
     """Whether the field's column holds its stored text (opaque keys) rather than a converted value."""
     try:
         return field_column(field)[2]
@@ -159,19 +159,19 @@ def strip_nullable(type_: str) -> str:
     return type_[len("Nullable("):-1] if type_.startswith("Nullable(") else type_
 
 
-def _where(field) -> str:
+def _where(field: Any) -> str:
     model = getattr(field, "model", None)
     return f"{model._meta.label}.{field.name}" if model is not None else repr(field)
 
 
-def updates_itself(field) -> bool:
+def updates_itself(field: Any) -> bool:
     """Whether a DateTimeField is set on every save (auto_now, or a pre_save like model_utils')."""
     from django.db import models
 
     return bool(getattr(field, "auto_now", False)) or type(field).pre_save is not models.DateTimeField.pre_save
 
 
-def version_text(value) -> str:
+def version_text(value: object) -> str:
     """A version field's value as ledger text: ISO for datetimes (UTC), else its text."""
     if value is None:
         return ""

@@ -206,12 +206,12 @@ class ModelSink(Sink, abstract=True):
         return cls._derive(model)
 
     @classmethod
-    def _derive(cls, model) -> ModelDeclaration:
+    def _derive(cls, model: Any) -> ModelDeclaration:
         where = f"sink {cls.name} ({model._meta.label})"
         concrete = list(model._meta.concrete_fields)
         by_name = {f.name: f for f in concrete} | {f.attname: f for f in concrete}
 
-        def lookup(name, what):
+        def lookup(name: str, what: str) -> Any:
             try:
                 return by_name[name]
             except KeyError:
@@ -283,7 +283,7 @@ class ModelSink(Sink, abstract=True):
         )
 
     @classmethod
-    def _version_attname(cls, model, by_name, where) -> str | None:
+    def _version_attname(cls, model: Any, by_name: Mapping[str, Any], where: str) -> str | None:
         from django.db import models
 
         if cls.version_field is None:
@@ -301,13 +301,13 @@ class ModelSink(Sink, abstract=True):
 
     # -- hooks -------------------------------------------------------------------------------------------
 
-    def schema(self):
+    def schema(self) -> Schema:
         """The table and view; nothing where the model is not installed (the sink is disabled here)."""
         if not self.available():
             return Schema()
         return super().schema()
 
-    def get_queryset(self):
+    def get_queryset(self) -> Any:
         """The objects to mirror; override to filter or annotate (rows still come from ``values_list``)."""
         return self.model_class()._base_manager.all()
 
@@ -316,7 +316,7 @@ class ModelSink(Sink, abstract=True):
         text = str(self._pk_value(key))
         return key if text == key else text  # the same string object: a backfill holds each key once
 
-    def _pk_value(self, key):
+    def _pk_value(self, key: str) -> Any:
         pk = self.declaration().pk_field
         try:
             value = pk.to_python(key)
@@ -375,7 +375,7 @@ class ModelSink(Sink, abstract=True):
         if not settings.USE_TZ:  # naive datetimes are in the default time zone: make them aware
             zone = timezone.get_default_timezone()
 
-            def aware(value):
+            def aware(value: Any) -> Any:
                 return value if value is None or value.tzinfo else timezone.make_aware(value, zone)
 
             steps += [(i, aware) for i in decl.datetimes if i not in {m[0] for m in decl.methods}]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import attrs
 
@@ -18,13 +19,13 @@ log = logging.getLogger(__name__)
 class SenderSignal:
     """A Django signal bound to one sender, so ``receivers.connect_all`` connects it for that model only."""
 
-    def __init__(self, signal, sender):
+    def __init__(self, signal: Any, sender: type):
         self.signal, self.sender = signal, sender
 
-    def connect(self, receiver, **kwargs):
+    def connect(self, receiver: Callable[..., Any], **kwargs: Any) -> None:
         self.signal.connect(receiver, sender=self.sender, **kwargs)
 
-    def disconnect(self, receiver=None, **kwargs):
+    def disconnect(self, receiver: Callable[..., Any] | None = None, **kwargs: Any) -> bool:
         return self.signal.disconnect(receiver, sender=self.sender, **kwargs)
 
 
@@ -38,7 +39,7 @@ class ModelTrigger(Trigger):
 
     sender: Callable[[], type] = attrs.field(kw_only=True, eq=False)
 
-    def resolve_signal(self):
+    def resolve_signal(self) -> SenderSignal:
         signal = super().resolve_signal()
         try:
             model = self.sender()
@@ -50,7 +51,7 @@ class ModelTrigger(Trigger):
         return SenderSignal(signal, model)
 
 
-def _instance_key(sink_class, kwargs):
+def _instance_key(sink_class: Any, kwargs: Mapping[str, Any]) -> str | None:
     instance = kwargs.get("instance")
     if instance is None or instance.pk is None:
         return None
@@ -59,7 +60,7 @@ def _instance_key(sink_class, kwargs):
     return key
 
 
-def model_triggers(sink_class) -> tuple[ModelTrigger, ...]:
+def model_triggers(sink_class: Any) -> tuple[ModelTrigger, ...]:
     """``post_save`` dumps the saved object, ``post_delete`` tombstones it; both for the sink's model only."""
     key = functools.partial(_instance_key, sink_class)
     return (

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,7 +45,7 @@ class StandInBlock:
                  "visible_to_staff_only", "hide_from_toc", "edited_on", "published_on", "subtree_edited_on",
                  "children", "has_children", "parent", "course_version", "_kids")
 
-    def __init__(self, location, parent: StandInBlock | None, own: dict, has_children: bool):
+    def __init__(self, location: Any, parent: StandInBlock | None, own: Mapping[str, Any], has_children: bool):
         self.location = location
         self.category = location.block_type
         self.display_name = own.get("display_name")
@@ -81,7 +82,7 @@ class CourseSummary:
 class StandInModuleStore:
     """Holds published courses (roots of StandInBlock trees) and answers like MixedModuleStore."""
 
-    def __init__(self, courses=()):
+    def __init__(self, courses: Iterable[StandInBlock] = ()):
         self._courses: dict[CourseKey, StandInBlock] = {}
         self._thread = threading.local()
         for root in courses:
@@ -91,7 +92,7 @@ class StandInModuleStore:
         self._courses[root.location.course_key.for_branch(None)] = root
 
     @contextmanager
-    def branch_setting(self, branch_setting, course_id=None):
+    def branch_setting(self, branch_setting: str, course_id: Any = None) -> Iterator[None]:
         previous = getattr(self._thread, "branch", None)
         self._thread.branch = branch_setting
         try:
@@ -99,32 +100,32 @@ class StandInModuleStore:
         finally:
             self._thread.branch = previous
 
-    def get_branch_setting(self, course_id=None) -> str:
+    def get_branch_setting(self, course_id: Any = None) -> str:
         return getattr(self._thread, "branch", None) or ModuleStoreEnum.Branch.published_only
 
     @contextmanager
-    def bulk_operations(self, course_id, emit_signals=True, ignore_case=False):
+    def bulk_operations(self, course_id: Any, emit_signals: bool = True, ignore_case: bool = False) -> Iterator[None]:
         yield
 
-    def get_course(self, course_key, depth=0, **kwargs):
+    def get_course(self, course_key: Any, depth: int | None = 0, **kwargs: Any) -> StandInBlock | None:
         if self.get_branch_setting() != ModuleStoreEnum.Branch.published_only:
             raise ValueError("the stand-in store holds only the published branch")
         return self._courses.get(course_key.for_branch(None))
 
-    def has_course(self, course_key, ignore_case=False, **kwargs):
+    def has_course(self, course_key: Any, ignore_case: bool = False, **kwargs: Any) -> Any:
         return course_key if course_key.for_branch(None) in self._courses else None
 
-    def get_course_summaries(self, **kwargs) -> list[CourseSummary]:
+    def get_course_summaries(self, **kwargs: Any) -> list[CourseSummary]:
         return [CourseSummary(root) for root in self._courses.values()]
 
-    def get_courses(self, **kwargs) -> list[StandInBlock]:
+    def get_courses(self, **kwargs: Any) -> list[StandInBlock]:
         return list(self._courses.values())
 
-    def make_course_usage_key(self, course_key):
+    def make_course_usage_key(self, course_key: Any) -> Any:
         return course_key.make_usage_key("course", "course")
 
 
-def _keys(course_key: Any):
+def _keys(course_key: Any) -> tuple[Any, Callable[[str, str], Any]]:
     """Course root location (no branch) and a factory for descendants' (published branch) locations."""
     published = course_key.for_branch(ModuleStoreEnum.BranchName.published)
     return course_key.make_usage_key("course", "course"), published.make_usage_key

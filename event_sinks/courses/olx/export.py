@@ -8,6 +8,7 @@ import logging
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import CourseReadError
 from .safexml import Node, parse_xml
@@ -52,7 +53,7 @@ def safe_rel(rel: str) -> bool:
 class Export:
     """An export's root folder, read safely: relative paths only, nothing outside the root."""
 
-    def __init__(self, root: str, source: str, max_file_bytes: int, keep=None):
+    def __init__(self, root: str, source: str, max_file_bytes: int, keep: object = None):
         self.root = root
         self.real_root = os.path.realpath(root)
         self.source = source
@@ -66,7 +67,7 @@ class Export:
     def exists(self, rel: str) -> bool:
         return safe_rel(rel) and os.path.isfile(os.path.join(self.root, rel))
 
-    def open(self, rel: str):
+    def open(self, rel: str) -> BinaryIO:
         """Open ``rel`` for reading; raises FileNotFoundError or CourseReadError (unsafe, too big)."""
         if not safe_rel(rel):
             raise CourseReadError("unsafe path: outside the export, absolute, or under drafts/", rel, None)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .safexml import Node
+
 
 class Item:
     """A block whose definition has been located, waiting in the walk to be emitted."""
 
     __slots__ = ("tag", "block_id", "key", "attrs", "nodes", "file", "chain")
 
-    def __init__(self, tag, block_id, key, attrs, nodes, file, chain):
+    def __init__(self, tag: str, block_id: str, key: str, attrs: dict[str, Any], nodes: Sequence[Node], file: str,
+                 chain: tuple[str, ...]):
         self.tag = tag
         self.block_id = block_id
         self.key = key

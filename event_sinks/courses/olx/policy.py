@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import CourseReadError
 from .export import Export, report
@@ -71,7 +73,7 @@ class CourseReader:
 
 
 # name, converter for XML attribute text, converter for policy.json values
-FIELDS = (
+FIELDS: tuple[tuple[str, Callable[[str], Any], Callable[[Any], Any]], ...] = (
     ("display_name", xml_string, string_value),
     ("format", xml_string, string_value),
     ("graded", xml_bool, bool_value),

@@ -64,6 +64,7 @@ from .archive import extract
 from .export import DEFAULT_MAX_FILE_BYTES, Export, find_root, is_archive
 from .pointers import course_item, is_pointer
 from .policy import CourseReader
+from .safexml import Node
 from .values import ID_RE
 from .walk import DEFAULT_MAX_DEPTH, Walk
 
@@ -129,7 +130,8 @@ def read_olx(
     )
 
 
-def _open_course(export: Export, course_key: str | None, strict: bool, max_depth: int):
+def _open_course(export: Export, course_key: str | None, strict: bool,
+                 max_depth: int) -> tuple[CourseReader, Node, str]:
     """Read course.xml (and the course file it points to); work out the course key and block prefix."""
     try:
         top = export.parse("course.xml")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import IO, NoReturn
 from xml.parsers import expat
 
 from ..errors import CourseReadError
@@ -32,7 +33,7 @@ class _Refused(Exception):
     """Raised from an expat handler for input that is refused (DTD, entities, too deep)."""
 
 
-def parse_xml(fileobj, rel: str, *, root_only: bool, max_bytes: int) -> Node:
+def parse_xml(fileobj: IO[bytes], rel: str, *, root_only: bool, max_bytes: int) -> Node:
     """Parse an OLX file safely with expat; with ``root_only`` stop after the root's start tag.
 
     Container elements keep their element children as nodes; the content of leaf elements is
@@ -45,13 +46,13 @@ def parse_xml(fileobj, rel: str, *, root_only: bool, max_bytes: int) -> Node:
     found: list[Node] = []
     containers = CONTAINER_TAGS
 
-    def refuse_doctype(*_args):
+    def refuse_doctype(*_args: object) -> NoReturn:
         raise _Refused("DOCTYPE declarations are refused (no DTDs or entities in OLX)")
 
-    def refuse_entity(*_args):
+    def refuse_entity(*_args: object) -> NoReturn:
         raise _Refused("entity declarations are refused")
 
-    def start(tag, attrs):
+    def start(tag: str, attrs: dict[str, str]) -> None:
         if not stack:
             if found:
                 raise _Refused("more than one root element")
@@ -75,10 +76,10 @@ def parse_xml(fileobj, rel: str, *, root_only: bool, max_bytes: int) -> Node:
             parent.content = True
             stack.append(None)
 
-    def end(_tag):
+    def end(_tag: str) -> None:
         stack.pop()
 
-    def text(data):
+    def text(data: str) -> None:
         if stack:
             top = stack[-1]
             if top is not None and not top.content and not data.isspace():

@@ -6,6 +6,7 @@ import json
 import re
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
 # opaque_keys' Locator.ALLOWED_ID_CHARS: what a block type or block id may contain.
 ID_RE = re.compile(r"[\w\-~.:]+", re.UNICODE)
@@ -21,7 +22,7 @@ _UNDERSCORES_RE = re.compile(r"_+")
 UNSET = object()
 
 
-def json_or_raw(raw: str):
+def json_or_raw(raw: str) -> Any:
     """Open edX's ``deserialize_field``: JSON-decode an attribute value when it is JSON, else keep it."""
     first = raw[:1]
     if first == '"' or first in "-0123456789[{" or raw in ("null", "true", "false"):
@@ -32,14 +33,14 @@ def json_or_raw(raw: str):
     return raw
 
 
-def string_value(value):
+def string_value(value: object) -> str | None:
     """A string field's value from ``policy.json`` (JSON already decoded): text, or None."""
     if value is None or isinstance(value, str):
         return value
     return str(value)
 
 
-def xml_string(raw: str):
+def xml_string(raw: str) -> str | None:
     """A string field's value from an XML attribute."""
     value = json_or_raw(raw)
     if value is None or isinstance(value, str):
@@ -47,7 +48,7 @@ def xml_string(raw: str):
     return raw  # a number or list where a string was expected: Open edX keeps the raw text
 
 
-def bool_value(value) -> bool:
+def bool_value(value: object) -> bool:
     """xblock's ``Boolean.from_json``: strings are true only when "true" (any case)."""
     if isinstance(value, str):
         return value.lower() == "true"
@@ -83,7 +84,7 @@ def _parse_date_text(text: str) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def date_value(value) -> datetime | None:
+def date_value(value: object) -> datetime | None:
     """Open edX's ``Date.from_json``: ISO text (naive means UTC), or milliseconds since the epoch."""
     if value is None:
         return None
@@ -96,7 +97,7 @@ def date_value(value) -> datetime | None:
     raise ValueError(f"unreadable date {value!r}")
 
 
-def xml_date(raw: str):
+def xml_date(raw: str) -> datetime | None:
     """A date field's value from an XML attribute."""
     return date_value(json_or_raw(raw))
 

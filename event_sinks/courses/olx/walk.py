@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from ..course import DEFAULT_START_DATE, Block
 from .pointers import Item, Resolver
@@ -41,7 +42,8 @@ class Walk(Resolver):
         reader = self.reader
         settings = reader.settings
         # (item, parent key, depth, position, inherited (graded, start, due, staff_only, hide_from_toc))
-        stack = [(root, None, 0, 0, (False, DEFAULT_START_DATE, None, False, False))]
+        stack: list[tuple[Item, str | None, int, int, tuple[Any, ...]]] = [
+            (root, None, 0, 0, (False, DEFAULT_START_DATE, None, False, False))]
         pop = stack.pop
         push = stack.append
         while stack:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 from django.core.management.base import CommandError
 
 from ...errors import EventSinksError, UnknownSinkError
 from ...registry import get_sink
 
+if TYPE_CHECKING:
+    from ...core.sink import Sink
 
-def sink_or_error(name: str):
+
+def sink_or_error(name: str) -> Sink:
     """The sink ``name``, or a CommandError listing the known sinks."""
     try:
         return get_sink(name)
@@ -16,7 +23,7 @@ def sink_or_error(name: str):
         raise CommandError(str(exc)) from exc
 
 
-def add_olx_arguments(parser) -> None:
+def add_olx_arguments(parser: argparse.ArgumentParser) -> None:
     """--olx PATH (repeatable), --course-key, --strict: read courses from OLX exports."""
     parser.add_argument(
         "--olx", action="append", metavar="PATH", default=[],
@@ -26,7 +33,7 @@ def add_olx_arguments(parser) -> None:
     parser.add_argument("--strict", action="store_true", help="fail on a broken export instead of skipping parts")
 
 
-def install_olx_source(options) -> None:
+def install_olx_source(options: Mapping[str, Any]) -> None:
     """Install the OLX course source when --olx was given."""
     if not options.get("olx"):
         if options.get("course_key"):

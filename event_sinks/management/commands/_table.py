@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def _cell(value) -> str:
+def _cell(value: object) -> str:
     if value is None:
         return "NULL"
     text = str(value)

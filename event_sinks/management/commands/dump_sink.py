@@ -14,7 +14,9 @@ import csv
 import json
 import sys
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -25,6 +27,10 @@ from ...errors import EventSinksError
 from ...registry import registry
 from ._common import add_olx_arguments, install_olx_source, sink_or_error
 from ._table import format_table
+
+if TYPE_CHECKING:
+    from ...clickhouse import Connection
+    from ...core.sink import Sink
 
 
 def _datetime(text: str) -> datetime:
@@ -41,7 +47,7 @@ def _datetime(text: str) -> datetime:
 class Progress:
     """A progress line on a terminal, periodic plain lines otherwise."""
 
-    def __init__(self, stream, total: int | None, every: float = 5.0):
+    def __init__(self, stream: TextIO, total: int | None, every: float = 5.0):
         self.stream, self.total, self.every = stream, total, every
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.done = self.rows = 0
@@ -77,7 +83,7 @@ class Command(BaseCommand):
 
     help = "Dump a sink's rows to ClickHouse for the given keys, or --all (backfill, repair, dry run)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("sink", nargs="?", help="sink name (see --list)")
         parser.add_argument("keys", nargs="*", metavar="KEY", help="keys to dump (e.g. course keys)")
         parser.add_argument("--list", action="store_true", help="list the sinks and exit")
@@ -95,7 +101,7 @@ class Command(BaseCommand):
                             help="with --dry-run: print the rows to stdout in this format")
         add_olx_arguments(parser)
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if options["list"]:
             from django.core.management import call_command
 
@@ -159,7 +165,7 @@ class Command(BaseCommand):
         if summary.failed:
             raise CommandError(f"{len(summary.failed)} of {summary.total} keys failed (listed above)")
 
-    def _resume(self, connection, sink, selected):
+    def _resume(self, connection: Connection, sink: Sink, selected: list[str]) -> list[str]:
         started = interrupted_run_start(connection, sink.name)
         if started is None:
             self.stderr.write(f"{sink.name}: no interrupted run to resume; dumping all selected keys")
@@ -172,7 +178,7 @@ class Command(BaseCommand):
         )
         return remaining
 
-    def _select_keys(self, sink, keys, options):
+    def _select_keys(self, sink: Sink, keys: list[str], options: Mapping[str, Any]) -> list[str]:
         skip = set(options["skip"])
         chosen: list[str] = []
         if options["since"] is not None:
@@ -189,7 +195,7 @@ class Command(BaseCommand):
             chosen.append(raw)
         return chosen
 
-    def _dry_run(self, sink, keys, options):
+    def _dry_run(self, sink: Sink, keys: list[str], options: Mapping[str, Any]) -> None:
         fmt = options["format"]
         names = list(sink.field_names)
         writer = csv.writer(self.stdout) if fmt == "csv" else None

@@ -1,5 +1,9 @@
 """``manage.py list_sinks``: every registered sink with its table, triggers, state and origin."""
 
+from __future__ import annotations
+
+from typing import Any
+
 from django.core.management.base import BaseCommand
 
 from ...conf import get_settings, mask_dsn
@@ -11,7 +15,7 @@ class Command(BaseCommand):
 
     help = "List registered sinks: name, view and table, triggers, enabled state, distribution."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         settings = get_settings()
         self.stdout.write(f"engine: {mask_dsn(settings.dsn)}  database: {settings.database}")
         for name in registry.names():

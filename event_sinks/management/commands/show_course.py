@@ -1,13 +1,18 @@
 """``manage.py show_course COURSE_KEY``: a course's current outline as an indented tree, from the views."""
 
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
-from ...clickhouse import get_connection
+from ...clickhouse import Connection, get_connection
 from ...errors import EventSinksError
 from ...registry import get_sink
 
 
-def outline_lines(connection, course_key: str) -> list[str]:
+def outline_lines(connection: Connection, course_key: str) -> list[str]:
     """The tree lines of ``course_key`` as the current views show it (empty if it was never dumped)."""
     view = connection.renderer.qualified("course_blocks")
     rows = connection.query(
@@ -30,10 +35,10 @@ class Command(BaseCommand):
 
     help = "Print a course's current outline (from the course_blocks view) as an indented tree."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("course_key")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             key = get_sink("course_outline").normalize_key(options["course_key"])
             lines = outline_lines(get_connection(), key)

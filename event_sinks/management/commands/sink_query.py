@@ -1,5 +1,10 @@
 """``manage.py sink_query "SQL"``: an ad-hoc read on the sinks' database, printed as a table."""
 
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from ...clickhouse import get_connection
@@ -12,10 +17,10 @@ class Command(BaseCommand):
 
     help = "Run a read-only SQL query on the sinks' database and print the rows."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("sql")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         connection = get_connection()
         try:
             result = connection.client.query(options["sql"], settings={"readonly": 2})

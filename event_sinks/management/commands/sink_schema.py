@@ -1,5 +1,10 @@
 """``manage.py sink_schema [SINK ...] [--apply]``: print or apply the DDL of sinks."""
 
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from ...clickhouse import get_connection
@@ -14,11 +19,11 @@ class Command(BaseCommand):
 
     help = "Print the ClickHouse DDL of sinks (tables and views), or apply it with --apply."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("sinks", nargs="*", metavar="SINK")
         parser.add_argument("--apply", action="store_true", help="run the statements on the engine")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         sinks = [sink_or_error(n) for n in options["sinks"]] or [s for s in registry.all() if s.available()]
         schema = ledger_schema()
         for sink in sinks:
