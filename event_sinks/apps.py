@@ -32,7 +32,7 @@ class EventSinksConfig(AppConfig):
         },
     }
 
-    def ready(self):
+    def ready(self) -> None:
         from .checks import register
 
         register()

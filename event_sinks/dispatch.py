@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 from .conf import get_settings
 from .core.sink import Sink
@@ -58,7 +59,7 @@ def _flush() -> None:
                 dump_now(sink, keys, delete=delete)
 
 
-def _flush_scheduled(connection) -> bool:
+def _flush_scheduled(connection: Any) -> bool:
     """Whether our flush still waits in this transaction's on_commit list.
 
     Django drops on_commit callbacks when a transaction rolls back and offers no rollback hook, so

@@ -22,10 +22,10 @@ log = logging.getLogger(__name__)
 _connected: dict[tuple[str, str], tuple[Any, Callable[..., None]]] = {}
 
 
-def make_receiver(sink: Sink, trigger: Trigger):
+def make_receiver(sink: Sink, trigger: Trigger) -> Callable[..., None]:
     """A receiver for ``trigger`` of ``sink`` that logs instead of raising."""
 
-    def receiver(sender=None, **kwargs):
+    def receiver(sender: Any = None, **kwargs: Any) -> None:
         key = None
         try:
             if not is_enabled(sink):

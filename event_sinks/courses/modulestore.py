@@ -54,7 +54,7 @@ _OUTSIDE_PLATFORM = (
 _EMPTY: tuple[str, ...] = ()
 
 
-def _platform_store():
+def _platform_store() -> Any:
     try:
         from xmodule.modulestore.django import modulestore
     except ImportError as exc:
@@ -70,7 +70,7 @@ def _published_only() -> str:
     return ModuleStoreEnum.Branch.published_only
 
 
-def _course_key(course_key) -> CourseKey:
+def _course_key(course_key: Any) -> CourseKey:
     if isinstance(course_key, CourseKey):
         return course_key
     try:
@@ -98,7 +98,7 @@ def _key_prefix(key: CourseKey) -> str | None:
     return None
 
 
-def _version(course) -> str:
+def _version(course: Any) -> str:
     version = getattr(course, "course_version", None)
     if version:
         return str(version)
@@ -111,7 +111,7 @@ def _version(course) -> str:
     return "unversioned:" + uuid.uuid4().hex
 
 
-def read_modulestore(course_key, *, store=None) -> Course:
+def read_modulestore(course_key: Any, *, store: Any = None) -> Course:
     """Read the published course ``course_key`` from the modulestore (see the module docstring).
 
     The course is loaded now (published branch, whole tree); ``blocks()`` walks that loaded course
@@ -144,17 +144,17 @@ def read_modulestore(course_key, *, store=None) -> Course:
     )
 
 
-def _walk(course, prefix: str | None) -> Iterator[Block]:
+def _walk(course: Any, prefix: str | None) -> Iterator[Block]:
     """Pre-order walk of a loaded course; each key is made once, when its parent is visited.
 
     The hot loop of a dump: the settings are read as plain attributes (what every XBlock has), with
     ``getattr`` defaults only for a block that lacks one.
     """
     if prefix is None:
-        def key_of(block) -> str:
+        def key_of(block: Any) -> str:
             return str(block.location.for_branch(None))
     else:
-        def key_of(block) -> str:
+        def key_of(block: Any) -> str:
             location = block.location
             return f"{prefix}{location.block_type}+block@{location.block_id}"
 
@@ -205,7 +205,7 @@ def _walk(course, prefix: str | None) -> Iterator[Block]:
                 push((kids[i], kid_keys[i], key, depth, i))
 
 
-def list_course_keys(store=None) -> Iterator[str]:
+def list_course_keys(store: Any = None) -> Iterator[str]:
     """Every course key in the modulestore, from the light ``get_course_summaries()`` when available.
 
     (``get_courses()``, the fallback, loads every course root.) Libraries are not courses and are
@@ -218,7 +218,7 @@ def list_course_keys(store=None) -> Iterator[str]:
     return (_key_text(item) for item in items)
 
 
-def _key_text(item) -> str:
+def _key_text(item: Any) -> str:
     key = getattr(item, "id", None)
     if key is None:
         key = item.location.course_key

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ..conf import get_settings
 from ..errors import InvalidKeyError
@@ -47,7 +48,7 @@ class CourseSource:
 class ModulestoreSource(CourseSource):
     """edx-platform's modulestore, published branch (inside the LMS/CMS; ``store`` for stand-ins)."""
 
-    def __init__(self, store=None):
+    def __init__(self, store: Any = None) -> None:
         self.store = store
 
     def keys(self) -> Iterator[str]:

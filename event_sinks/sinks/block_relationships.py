@@ -7,9 +7,12 @@ blocks under a section) need no string parsing of keys.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import attrs
 
 from ..core.columns import ColumnBatch, Constant, column
+from ..courses import Course
 from .course_sink import CourseSink
 
 
@@ -33,7 +36,7 @@ class BlockRelationshipSink(CourseSink):
     row_type = RelationshipRow
     order_by = ("parent_location", "position")
 
-    def batches(self, course, batch_size):
+    def batches(self, course: Course, batch_size: int) -> Iterator[ColumnBatch]:
         """The edges in column batches: one list per field, org and course key as constants."""
         org, course_key = Constant(course.org), Constant(course.course_key)
         types: dict[str, str] = {}  # parent location -> type; O(containers), not O(blocks)

@@ -6,6 +6,7 @@ course ("section 2, subsection 1, unit 3") and to count blocks that have no even
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from itertools import islice
 
@@ -13,6 +14,7 @@ import attrs
 
 from ..core.columns import ColumnBatch, Constant, column
 from ..core.schema import View, quote
+from ..courses import Course
 from .course_sink import CourseSink
 
 DT = "Nullable(DateTime64(6, 'UTC'))"
@@ -49,7 +51,7 @@ class CourseOutlineSink(CourseSink):
     row_type = OutlineRow
     order_by = ("order_in_course",)
 
-    def batches(self, course, batch_size):
+    def batches(self, course: Course, batch_size: int) -> Iterator[ColumnBatch]:
         """The outline in column batches: one list per field, org and course key as constants.
 
         Ordinals: the 1-based position of the current section (depth 1), subsection (depth 2) and
@@ -101,7 +103,7 @@ class CourseOutlineSink(CourseSink):
             ])
             order += n
 
-    def views(self):
+    def views(self) -> tuple[View, ...]:
         o = f"{{db}}.{quote(self.view_name)}"
         return (
             View(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
 
 from opaque_keys import InvalidKeyError as OpaqueInvalidKeyError
 from opaque_keys.edx.keys import CourseKey
@@ -16,12 +18,12 @@ from ..courses.sources import get_course_source
 from ..errors import InvalidKeyError
 
 
-def _kwarg(name):
+def _kwarg(name: str) -> Callable[[dict[str, Any]], Any]:
     return lambda kwargs: kwargs.get(name)
 
 
-def _course_of(data_kwarg, attribute):
-    def key(kwargs):
+def _course_of(data_kwarg: str, attribute: str) -> Callable[[dict[str, Any]], Any]:
+    def key(kwargs: dict[str, Any]) -> Any:
         data = kwargs.get(data_kwarg)
         value = getattr(data, attribute, None) if data is not None else None
         return getattr(value, "course_key", value)  # usage keys carry their course key
@@ -72,10 +74,10 @@ class CourseSink(Sink, abstract=True):
                 f"expected a course key like 'course-v1:ORG+COURSE+RUN', found {key!r}"
             ) from None
 
-    def keys(self):
+    def keys(self) -> Iterator[str]:
         return get_course_source().keys()
 
-    def keys_since(self, since):
+    def keys_since(self, since: datetime) -> Iterator[str]:
         return get_course_source().keys_since(since)
 
     def course(self, key: str) -> Course:
@@ -91,12 +93,12 @@ class CourseSink(Sink, abstract=True):
         self._last = None
         return self.course(key).source_version
 
-    def serialize(self, key: str):
+    def serialize(self, key: str) -> Iterator[tuple]:
         course = self.course(key)
         self._last = None
         return self.rows(course)
 
-    def serialize_columns(self, key: str, batch_size: int):
+    def serialize_columns(self, key: str, batch_size: int) -> Iterator[ColumnBatch] | None:
         if type(self).batches is CourseSink.batches:
             return None  # a subclass with rows() only: the dumper takes serialize()
         course = self.course(key)
