@@ -16,9 +16,9 @@ from django.core.management.base import CommandError
 from event_sinks.clickhouse import get_connection
 from event_sinks.courses.sources import set_course_source
 
-from .support import sample_sink
+from ..support import sample_sink
 
-DEMO = Path(__file__).resolve().parents[1] / "event_sinks" / "demo" / "course"
+DEMO = Path(__file__).resolve().parents[2] / "event_sinks" / "demo" / "course"
 DEMO_KEY = "course-v1:EventSinks+Demo101+2026"
 
 
