@@ -18,7 +18,8 @@ from .registry import is_enabled, registry
 
 log = logging.getLogger(__name__)
 
-#: (sink name, signal path) pairs already connected, so ready() running twice connects once.
+#: (sink name, signal path) -> (signal, receiver): what ready() connected, so running it twice connects
+#: once. It also holds the strong reference to each receiver, which the signals reference weakly.
 _connected: dict[tuple[str, str], tuple[Any, Callable[..., None]]] = {}
 
 
@@ -45,7 +46,9 @@ def make_receiver(sink: Sink, trigger: Trigger) -> Callable[..., None]:
         except Exception:
             log.exception("event_sinks: %s failed to handle %s for key %r", sink.name, trigger.signal, key)
 
-    receiver.__name__ = f"event_sinks_{sink.name}_receiver"
+    receiver.__name__ = receiver.__qualname__ = f"event_sinks_{sink.name}_receiver"
+    receiver.__doc__ = (f"event-sinks: {'tombstone' if trigger.delete else 'dump'} the {sink.name} sink's key "
+                        f"of {trigger.signal} (dispatch: EVENT_SINKS['DISPATCH']).")
     return receiver
 
 
@@ -62,7 +65,9 @@ def connect_all() -> int:
                 log.debug("event_sinks: %s: signal %s is not available here", sink.name, trigger.signal)
                 continue
             receiver = make_receiver(sink, trigger)
-            signal.connect(receiver, weak=False, dispatch_uid=f"event_sinks.{sink.name}.{trigger.signal}")
+            # Weak, as Django's default: tools such as edx-platform's simulate_publish call each stored
+            # reference to get the function; no dispatch_uid, so disconnect(receiver) works for them too.
+            signal.connect(receiver)
             _connected[(sink.name, trigger.signal)] = (signal, receiver)
             count += 1
     log.info("event_sinks: connected %d receivers for %s", count, ", ".join(registry.names()) or "no sinks")
@@ -71,6 +76,6 @@ def connect_all() -> int:
 
 def disconnect_all() -> None:
     """Disconnect every receiver connected by :func:`connect_all` (tests)."""
-    for (name, path), (signal, _receiver) in list(_connected.items()):
-        signal.disconnect(dispatch_uid=f"event_sinks.{name}.{path}")
+    for signal, receiver in list(_connected.values()):
+        signal.disconnect(receiver)
     _connected.clear()
