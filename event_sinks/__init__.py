@@ -49,6 +49,7 @@ _EXPORTS = {
     "SinkDefinitionError": "event_sinks.errors",
     "UnknownSinkError": "event_sinks.errors",
     "InvalidKeyError": "event_sinks.errors",
+    "NotHandledKeyError": "event_sinks.errors",
     "EngineError": "event_sinks.errors",
     "EngineUnavailableError": "event_sinks.errors",
     "DumpError": "event_sinks.errors",
@@ -58,7 +59,7 @@ _EXPORTS = {
 __all__ = [
     "Block", "Column", "ColumnBatch", "ConfigurationError", "Constant", "Course", "CourseReadError", "CourseSink",
     "DumpError", "DumpResult", "DumpSummary", "EngineError", "EngineUnavailableError", "EventSinksError",
-    "InvalidKeyError", "ModelSink", "Schema", "Sink", "SinkDefinitionError", "Table", "Trigger",
+    "InvalidKeyError", "ModelSink", "NotHandledKeyError", "Schema", "Sink", "SinkDefinitionError", "Table", "Trigger",
     "UnknownSinkError", "View", "all_sinks", "column", "dump", "get_connection", "get_settings", "get_sink",
     "registry", "run_one",
 ]
@@ -76,6 +77,7 @@ if TYPE_CHECKING:  # pragma: no cover
         EngineUnavailableError,
         EventSinksError,
         InvalidKeyError,
+        NotHandledKeyError,
         SinkDefinitionError,
         UnknownSinkError,
     )

@@ -27,6 +27,13 @@ class InvalidKeyError(EventSinksError, ValueError):
     """A key (e.g. a course key) that the sink cannot parse."""
 
 
+class NotHandledKeyError(InvalidKeyError):
+    """A well-formed key the sink deliberately leaves alone (a content library for the course sinks).
+
+    Receivers ignore such keys with a debug line; asked for explicitly (``dump_sink``), it is an error.
+    """
+
+
 class UnsafeIdentifierError(EventSinksError, ValueError):
     """A table, database, column or cluster name that is not a plain identifier."""
 

@@ -14,6 +14,7 @@ from typing import Any
 from .core.sink import Sink
 from .core.triggers import Trigger
 from .dispatch import dispatch
+from .errors import NotHandledKeyError
 from .registry import is_enabled, registry
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,11 @@ def make_receiver(sink: Sink, trigger: Trigger) -> Callable[..., None]:
             if key is None:
                 log.debug("event_sinks: %s: %s carried no key; ignored", sink.name, trigger.signal)
                 return
-            key = sink.normalize_key(str(key))
+            try:
+                key = sink.normalize_key(str(key))
+            except NotHandledKeyError as exc:
+                log.debug("event_sinks: %s: %s; ignored", sink.name, exc)
+                return
             metadata = kwargs.get("metadata")
             log.debug(
                 "event_sinks: %s triggered by %s for %s (event %s, from the event bus: %s)",

@@ -146,3 +146,30 @@ def test_usage_key_of_xblock_maps_to_its_course():
     trigger = next(t for t in COURSE_TRIGGERS if t.signal.endswith("XBLOCK_PUBLISHED"))
     usage = UsageKey.from_string(f"block-v1:{KEY[10:]}+type@video+block@abc")
     assert str(trigger.key({"xblock_info": XBlockData(usage_key=usage, block_type="video")})) == KEY
+
+
+# -- keys as the platform sends them ----------------------------------------------------------------------
+
+
+def test_branch_and_version_are_stripped_from_keys(wired):
+    draft = CourseKey.from_string(f"{KEY}+branch@draft-branch+version@5d1b3c2f8e7a6b5c4d3e2f1a")
+    # XBLOCK_DELETED carries the location as its caller gave it, branch and version included.
+    XBLOCK_DELETED.send_event(xblock_info=XBlockData(usage_key=draft.make_usage_key("html", "welcome_text"),
+                                                     block_type="html"))
+    wired.course_published.send(sender=None, course_key=draft)
+    assert dumps_of("course_outline") == 1 and outline_rows() == 21  # under the plain key, once
+    sink = get_sink("course_outline")
+    assert sink.normalize_key(str(draft)) == KEY
+    assert sink.normalize_key(f"{KEY}+branch@published-branch") == KEY
+
+
+def test_content_library_keys_are_ignored_quietly(wired, caplog):
+    library = CourseKey.from_string("library-v1:EventSinks+Lib")
+    with caplog.at_level(logging.DEBUG, logger="event_sinks"):
+        wired.course_published.send(sender=None, course_key=library)
+        XBLOCK_PUBLISHED.send_event(xblock_info=XBlockData(usage_key=library.make_usage_key("html", "h1"),
+                                                           block_type="html"))
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "is a content library, not a course" in caplog.text
+    engine = get_connection()
+    assert engine.query(f"SELECT count() FROM `{engine.database}`.event_sinks_dump_log")[0][0] == 0

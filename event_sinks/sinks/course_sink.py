@@ -15,7 +15,7 @@ from ..core.sink import Sink
 from ..core.triggers import Trigger
 from ..courses import Course
 from ..courses.sources import get_course_source
-from ..errors import InvalidKeyError
+from ..errors import InvalidKeyError, NotHandledKeyError
 
 
 def _kwarg(name: str) -> Callable[[dict[str, Any]], Any]:
@@ -67,12 +67,25 @@ class CourseSink(Sink, abstract=True):
         self._local.last = value
 
     def normalize_key(self, key: str) -> str:
+        """The course key without branch or version: what tracking events and the published branch use.
+
+        Studio's signals may carry ``+branch@draft-branch`` or ``+version@...`` (an XBLOCK_DELETED
+        location as its caller gave it); kept, the key would name another course and read the draft.
+        Content libraries (``library-v1:``) are not courses: :class:`NotHandledKeyError`.
+        """
         try:
-            return str(CourseKey.from_string(str(key)))
+            parsed = CourseKey.from_string(str(key))
         except OpaqueInvalidKeyError:
             raise InvalidKeyError(
                 f"expected a course key like 'course-v1:ORG+COURSE+RUN', found {key!r}"
             ) from None
+        if not getattr(parsed, "is_course", True):
+            raise NotHandledKeyError(f"{key!r} is a content library, not a course: the course sinks skip it")
+        if hasattr(parsed, "for_branch"):
+            parsed = parsed.for_branch(None)
+        if hasattr(parsed, "version_agnostic"):
+            parsed = parsed.version_agnostic()
+        return str(parsed)
 
     def keys(self) -> Iterator[str]:
         return get_course_source().keys()
