@@ -37,6 +37,10 @@ class EventSinksConfig(AppConfig):
 
         register()
         try:
+            from .conf import NO_ENGINE, get_settings
+
+            if get_settings().dsn is None:
+                log.warning("event_sinks: %s", NO_ENGINE)  # once per process: receivers stay quiet
             from .receivers import connect_all
 
             connect_all()

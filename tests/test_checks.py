@@ -23,6 +23,7 @@ BAD = {
     "CONNECT_TIMEOUT": ("3", "number of seconds"),
     "SEND_RECEIVE_TIMEOUT": (math.inf, "finite"),
     "AUTO_CREATE_SCHEMA": ("yes", "True or False"),
+    "EMBEDDED_ALLOWED": (1, "True or False"),
     "CELERY_QUEUE": ("", "non-empty"),
     "CELERY_MAX_RETRIES": (-1, "at least 0"),
     "COALESCE_SECONDS": (math.nan, "finite"),

@@ -14,6 +14,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 
@@ -152,10 +153,16 @@ def setting(default: Any, check: Callable[[Any], Any], doc: str) -> Any:
 class Settings:
     """The validated settings in force (fields are the ``EVENT_SINKS`` keys in lower case)."""
 
-    dsn: str = setting(
+    dsn: str | None = setting(
         None, _dsn,
         "Engine: 'chdb:///absolute/path' (embedded) or 'http(s)://user:password@host:port/database'. "
-        "None: the embedded engine in DATA_DIR.",
+        "None: Aspects' EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG when set, else the embedded engine in DATA_DIR "
+        "where EMBEDDED_ALLOWED, else no engine (the sinks are off).",
+    )
+    embedded_allowed: bool = setting(
+        True, _bool,
+        "Whether DSN None may mean the embedded engine. The Open edX plugin settings set it False: the "
+        "LMS/CMS run many processes and chDB serves one, so there the sinks stay off until DSN is set.",
     )
     data_dir: str = setting(
         "event_sinks_data", _path,
@@ -199,11 +206,15 @@ class Settings:
 
     @property
     def target(self) -> Target:
-        """The engine's location, parsed from :attr:`dsn`."""
+        """The engine's location, parsed from :attr:`dsn`; ConfigurationError when there is none."""
+        if self.dsn is None:
+            raise ConfigurationError(NO_ENGINE)
         return parse_dsn(self.dsn, self.database)
 
     def sink_enabled(self, name: str, pii: bool = False) -> bool:
-        """Whether the sink ``name`` is switched on: default on, except for PII sinks."""
+        """Whether the sink ``name`` is switched on: default on, except for PII sinks; all off with no engine."""
+        if self.dsn is None:
+            return False
         options = self.sinks.get(name, {})
         return bool(options.get("ENABLED", not pii))
 
@@ -279,9 +290,47 @@ def get_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
     values = {field.name: field.metadata["check"](raw[key]) if key in raw else _default(field)
               for key, field in FIELDS.items()}
     if values["dsn"] is None:
+        values["dsn"] = aspects_dsn()
+    if values["dsn"] is None and values["embedded_allowed"]:
         values["dsn"] = f"chdb://{os.path.abspath(values['data_dir'])}"
     return Settings(**values)
 
 
-__all__ = ["DEFAULTS", "DISPATCH_STRATEGIES", "FIELDS", "Settings", "describe", "get_settings", "mask_dsn",
-           "problems", "sink_options"]
+#: Why nothing is dumped when no engine is configured (inside the LMS/CMS with no DSN).
+NO_ENGINE = (
+    "no ClickHouse is configured: EVENT_SINKS['DSN'] is not set, and inside the LMS/CMS the embedded engine "
+    "cannot serve (it allows one process per data directory; EMBEDDED_ALLOWED is False there). Set "
+    "EVENT_SINKS['DSN'] = 'http(s)://user:password@host:port/database' (or Aspects' "
+    "EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG); until then the sinks are off"
+)
+#: Aspects' (platform-plugin-aspects') setting for its ClickHouse: {"url", "username", "password", "database"}.
+ASPECTS_SETTING = "EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG"
+
+
+def aspects_dsn() -> str | None:
+    """A DSN from Aspects' ``EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG`` (its url and credentials), or None.
+
+    Its ``database`` is deliberately not used: Aspects' database holds tables named like this library's
+    views (``course_blocks``, ``course_overviews``), so ours stay in ``DATABASE`` (default ``event_sinks``).
+    """
+    try:
+        from django.conf import settings
+    except ImportError:  # pragma: no cover - django is a dependency
+        return None
+    config = getattr(settings, ASPECTS_SETTING, None) if settings.configured else None
+    if not isinstance(config, Mapping) or not isinstance(config.get("url"), str):
+        return None
+    scheme, sep, location = config["url"].rstrip("/").partition("://")
+    if not sep or scheme not in ("http", "https"):
+        raise ConfigurationError(
+            f"{ASPECTS_SETTING}['url'] must be 'http(s)://host:port', found {mask_dsn(config['url'])!r}")
+    location = location.split("/", 1)[0]
+    user = quote(str(config.get("username") or "default"), safe="")
+    password = quote(str(config.get("password") or ""), safe="")
+    return f"{scheme}://{user}:{password}@{location}" if password else f"{scheme}://{user}@{location}"
+
+
+__all__ = [
+    "ASPECTS_SETTING", "DEFAULTS", "DISPATCH_STRATEGIES", "FIELDS", "NO_ENGINE", "Settings", "aspects_dsn", "describe",
+    "get_settings", "mask_dsn", "problems", "sink_options",
+]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import CommandError
 
+from ...clickhouse import Connection, get_connection
 from ...errors import EventSinksError, UnknownSinkError
 from ...registry import get_sink
 
@@ -44,5 +45,13 @@ def install_olx_source(options: Mapping[str, Any]) -> None:
     try:
         set_course_source(OlxSource(options["olx"], course_key=options.get("course_key"),
                                     strict=options.get("strict", False)))
+    except EventSinksError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def connection_or_error() -> Connection:
+    """The process's connection, or a CommandError saying what is wrong with the settings."""
+    try:
+        return get_connection()
     except EventSinksError as exc:
         raise CommandError(str(exc)) from exc

@@ -20,12 +20,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...clickhouse import get_connection
 from ...dumping import Dumper, DumpResult, dump
 from ...dumping.backfills import finish_run, interrupted_run_start, keys_done_since, runs_schema, start_run
 from ...errors import EventSinksError
 from ...registry import registry
-from ._common import add_olx_arguments, install_olx_source, sink_or_error
+from ._common import add_olx_arguments, connection_or_error, install_olx_source, sink_or_error
 from ._table import format_table
 
 if TYPE_CHECKING:
@@ -134,7 +133,7 @@ class Command(BaseCommand):
         if options["dry_run"]:
             return self._dry_run(sink, selected, options)
 
-        connection = get_connection()
+        connection = connection_or_error()
         try:
             Dumper(sink, connection).ensure_schema()
             connection.apply_schema(runs_schema())

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from ...conf import get_settings, mask_dsn
+from ...conf import NO_ENGINE, get_settings, mask_dsn
 from ...registry import registry
 
 
@@ -17,7 +17,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         settings = get_settings()
-        self.stdout.write(f"engine: {mask_dsn(settings.dsn)}  database: {settings.database}")
+        engine = mask_dsn(settings.dsn) if settings.dsn else f"none ({NO_ENGINE})"
+        self.stdout.write(f"engine: {engine}  database: {settings.database}")
         for name in registry.names():
             entry = registry.entry(name)
             sink = registry.get(name)

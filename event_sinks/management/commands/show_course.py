@@ -7,9 +7,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...clickhouse import Connection, get_connection
+from ...clickhouse import Connection
 from ...errors import EventSinksError
 from ...registry import get_sink
+from ._common import connection_or_error
 
 
 def outline_lines(connection: Connection, course_key: str) -> list[str]:
@@ -41,7 +42,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             key = get_sink("course_outline").normalize_key(options["course_key"])
-            lines = outline_lines(get_connection(), key)
+            lines = outline_lines(connection_or_error(), key)
         except EventSinksError as exc:
             raise CommandError(str(exc)) from exc
         if not lines:

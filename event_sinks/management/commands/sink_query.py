@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...clickhouse import get_connection
 from ...errors import EventSinksError
+from ._common import connection_or_error
 from ._table import format_table
 
 
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("sql")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        connection = get_connection()
+        connection = connection_or_error()
         try:
             result = connection.client.query(options["sql"], settings={"readonly": 2})
         except Exception as exc:

@@ -7,11 +7,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...clickhouse import get_connection
 from ...core.visibility import ledger_schema
 from ...errors import EventSinksError
 from ...registry import registry
-from ._common import sink_or_error
+from ._common import connection_or_error, sink_or_error
 
 
 class Command(BaseCommand):
@@ -28,7 +27,7 @@ class Command(BaseCommand):
         schema = ledger_schema()
         for sink in sinks:
             schema = schema + sink.schema()
-        connection = get_connection()
+        connection = connection_or_error()
         try:
             if options["apply"]:
                 statements = connection.apply_schema(schema, force=True)
