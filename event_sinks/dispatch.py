@@ -1,8 +1,10 @@
 """Dispatch: when a triggered key actually gets dumped -- ``sync``, ``on_commit`` or ``celery``.
 
-``sync`` dumps in the caller's thread; ``on_commit`` waits for the surrounding database
-transaction to commit (nothing happens if it rolls back) and dumps each dirty key once, however
-many signals marked it; ``celery`` is added by :mod:`event_sinks.tasks` when Celery is installed.
+``sync`` and ``on_commit`` dump in the caller's thread: at once outside a database transaction,
+and inside one when it commits (nothing happens if it rolls back), each dirty key once however many
+signals marked it -- never the uncommitted state of a publish. ``celery`` sends tasks after the
+commit (:mod:`event_sinks.tasks`): the default inside the LMS/CMS, where the request thread must do
+almost no work.
 """
 
 from __future__ import annotations
@@ -72,9 +74,9 @@ def dispatch(sink: Sink, keys: Iterable[str], *, delete: bool = False) -> None:
     """Schedule ``keys`` of ``sink`` with the strategy in EVENT_SINKS["DISPATCH"]."""
     strategy = get_settings().dispatch
     keys = list(keys)
-    if strategy == "sync":
-        dump_now(sink, keys, delete=delete)
-    elif strategy == "on_commit":
+    if strategy in ("sync", "on_commit"):
+        # "sync" too waits for the surrounding transaction: inside one (a Studio request is one, with
+        # ATOMIC_REQUESTS), dumping now would read what the publish has not committed yet.
         from django.db import transaction
 
         connection = transaction.get_connection()
