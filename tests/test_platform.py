@@ -1,7 +1,7 @@
 """Inside Open edX: the plugin's settings as edx-platform builds them, and no silent embedded engine.
 
 The settings come from modules shaped like ``cms/envs/common.py`` and ``production.py``
-(``tests/support/platform/``), with the plugin loaded through edx-django-utils' real plugin API
+(``tests/support/openedx_envs/``), with the plugin loaded through edx-django-utils' real plugin API
 (``get_plugin_apps``, ``add_plugins``) from this package's installed entry points.
 """
 
@@ -29,9 +29,9 @@ def platform_settings(monkeypatch, tmp_path, yaml_text: str):
     config = tmp_path / "cms.yml"
     config.write_text(yaml_text, encoding="utf-8")
     monkeypatch.setenv("CMS_CFG", str(config))
-    for name in ("tests.support.platform.production", "tests.support.platform.common"):
+    for name in ("tests.support.openedx_envs.production", "tests.support.openedx_envs.common"):
         sys.modules.pop(name, None)
-    return importlib.import_module("tests.support.platform.production")
+    return importlib.import_module("tests.support.openedx_envs.production")
 
 
 def test_the_plugin_is_found_through_the_platform_plugin_api():

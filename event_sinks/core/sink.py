@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -165,6 +166,24 @@ class Sink:
     def normalize_key(self, key: str) -> str:
         """Validate ``key`` and return its canonical text; raise InvalidKeyError if malformed."""
         return key
+
+    def read_version(self, key: str, announced: str) -> str:
+        """The version of the source that the rows of ``key`` just serialized were read from.
+
+        Asked by the dumper right after it asked for the rows and before it writes any, so that a dump
+        is labelled with the version of its rows even when :meth:`version` is a cheaper look that the
+        source may have moved past meanwhile. Default: ``announced``, what :meth:`version` said.
+        """
+        return announced
+
+    def job(self) -> AbstractContextManager[object]:
+        """A context around one unit of dump work: the version checks and dumps of some keys.
+
+        Sinks that read a shared source override it so that a version check and the dump after it,
+        and several sinks dumping the same key inside one job, read the source once (the course
+        sinks: one course read per publish). Jobs of several sinks nest; the default does nothing.
+        """
+        return nullcontext()
 
     def table(self) -> Table:
         """The table of all dumps: the row columns plus the dump columns."""

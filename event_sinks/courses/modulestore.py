@@ -111,6 +111,23 @@ def _version(course: Any) -> str:
     return "unversioned:" + uuid.uuid4().hex
 
 
+def read_version(course_key: Any, *, store: Any = None) -> str:
+    """The published version of ``course_key`` without loading the course: ``get_course(depth=0)``.
+
+    Split loads only the course root at depth 0 (one structure lookup, no block loading), and sets
+    ``course_version`` on it: the published structure id, which changes on every publish. Read
+    *before* the course itself, so a dump is never labelled with a version newer than its rows.
+    """
+    key = _course_key(course_key)
+    if store is None:
+        store = _platform_store()
+    with store.branch_setting(_published_only(), key):
+        course = store.get_course(key, depth=0)
+    if course is None:
+        raise CourseReadError(f"course {key} is not in the modulestore (published branch)")
+    return _version(course)
+
+
 def read_modulestore(course_key: Any, *, store: Any = None) -> Course:
     """Read the published course ``course_key`` from the modulestore (see the module docstring).
 

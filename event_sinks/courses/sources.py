@@ -13,6 +13,7 @@ import logging
 import tarfile
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,10 @@ class CourseSource:
         """The published course ``course_key``; raises CourseReadError or InvalidKeyError."""
         raise NotImplementedError
 
+    def version(self, course_key: str) -> str:
+        """The published version of ``course_key``: as cheap as the source allows (default: a read)."""
+        return read_course(course_key).source_version
+
     def keys_since(self, since: datetime) -> Iterator[str]:
         """Keys of courses edited at or after ``since`` (reads each course's edit time)."""
         for key in self.keys():
@@ -60,6 +65,12 @@ class ModulestoreSource(CourseSource):
         from .modulestore import read_modulestore
 
         return read_modulestore(course_key, store=self.store)
+
+    def version(self, course_key: str) -> str:
+        """The published structure id from the course root alone (``depth=0``): no full read."""
+        from .modulestore import read_version
+
+        return read_version(course_key, store=self.store)
 
 
 class OlxSource(CourseSource):
@@ -138,6 +149,53 @@ class OlxSource(CourseSource):
 
 
 _source: CourseSource | None = None
+
+
+class _SharedReads(threading.local):
+    """This thread's open :func:`shared_reads` block: how deep, and the course read last in it."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.last: tuple[str, Course] | None = None
+
+
+_shared = _SharedReads()
+
+
+@contextmanager
+def shared_reads() -> Iterator[None]:
+    """Within the block, :func:`read_course` reads each course once for every sink that needs it.
+
+    A dump job opens one (:meth:`CourseSink.job`), so a version check and the dump that follows it,
+    and several course sinks dumping one publish, share a single read. Only the course read last is
+    kept, and nothing once the outermost block ends: memory stays one course, not a backfill.
+    """
+    _shared.depth += 1
+    try:
+        yield
+    finally:
+        _shared.depth -= 1
+        if not _shared.depth:
+            _shared.last = None
+
+
+def shared_course(course_key: str) -> Course | None:
+    """The course already read for ``course_key`` in this thread's :func:`shared_reads` block, if any."""
+    last = _shared.last if _shared.depth else None
+    return last[1] if last is not None and last[0] == course_key else None
+
+
+def read_course(course_key: str) -> Course:
+    """The course from the source in force; inside :func:`shared_reads`, read once per key."""
+    if not _shared.depth:
+        return get_course_source().read(course_key)
+    last = _shared.last
+    if last is not None and last[0] == course_key:
+        return last[1]
+    _shared.last = None  # let the previous course go before reading the next
+    course = get_course_source().read(course_key)
+    _shared.last = (course_key, course)
+    return course
 
 
 @functools.lru_cache(maxsize=4)

@@ -70,8 +70,9 @@ class Dumper:
 
     def dump_key(self, key: str) -> DumpResult:
         """Dump one key as it is now (version read first, then the rows); raises :class:`DumpError`."""
-        dumped_at = datetime.now(UTC)  # before the source is read: this orders the dump
-        return self.dump_keys([key], {key: self.sink.version(key) or ""}, dumped_at=dumped_at)[0]
+        with self.sink.job():
+            dumped_at = datetime.now(UTC)  # before the source is read: this orders the dump
+            return self.dump_keys([key], {key: self.sink.version(key) or ""}, dumped_at=dumped_at)[0]
 
     def dump_keys(
         self, keys: list[str], versions: dict[str, str], *, dumped_at: datetime | None = None
@@ -89,7 +90,9 @@ class Dumper:
         rows = nbytes = 0
         what = f"{self.sink.name} {keys[0]!r}" + (f" (+{len(keys) - 1} keys)" if len(keys) > 1 else "")
         try:
-            for batch in self.sink.column_batches(keys, self.batch_size):
+            batches = self.sink.column_batches(keys, self.batch_size)  # the source is read here
+            versions = {key: self.sink.read_version(key, versions.get(key, "")) for key in keys}
+            for batch in batches:
                 if batch.size:
                     rows += batch.size
                     nbytes += self._insert(batch, dump_id, dumped_at, versions, counts)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from datetime import UTC, datetime
 
 from ..clickhouse import Connection
@@ -93,33 +94,53 @@ def dump(
         for result in results:
             record(result)
 
-    known = dumper.current_versions(keys) if skip_unchanged and not delete else {}
-    for raw_key in sink.keys() if keys is None else keys:
-        try:
-            key = sink.normalize_key(raw_key)
-            if not delete:
-                reading = datetime.now(UTC)  # before the source is read: this orders the dump
-                version = sink.version(key) or ""
-        except Exception as exc:
-            failed(str(raw_key), exc)
-            continue
-        if delete:
-            pending[key] = ""
-        elif skip_unchanged and version and known.get(key) == version:
-            record(DumpResult(sink.name, key, "skipped", source_version=version))
-            continue
-        else:
-            pending[key] = version
-            read_at.append(reading)
-        if len(pending) >= group:
+    with sink.job():  # a version check and the dump after it read the source once
+        known = dumper.current_versions(keys) if skip_unchanged and not delete else {}
+        for raw_key in sink.keys() if keys is None else keys:
+            try:
+                key = sink.normalize_key(raw_key)
+                if not delete:
+                    reading = datetime.now(UTC)  # before the source is read: this orders the dump
+                    version = sink.version(key) or ""
+            except Exception as exc:
+                failed(str(raw_key), exc)
+                continue
+            if delete:
+                pending[key] = ""
+            elif skip_unchanged and version and known.get(key) == version:
+                record(DumpResult(sink.name, key, "skipped", source_version=version))
+                continue
+            else:
+                pending[key] = version
+                read_at.append(reading)
+            if len(pending) >= group:
+                flush()
+        if pending:
             flush()
-    if pending:
-        flush()
-    if done:
-        prune()
+        if done:
+            prune()
     summary.finished = time.monotonic()
     log.info("event_sinks: %s: %s", sink.name, summary)
     return summary
+
+
+def dump_together(
+    sinks: Sequence[str | Sink], keys: Iterable[str], *, delete: bool = False, skip_unchanged: bool = True,
+    raise_errors: bool = False,
+) -> list[DumpSummary]:
+    """Dump the same ``keys`` with several sinks inside all their jobs: sinks sharing a source read it once.
+
+    What one publish needs: both course sinks dump the course from a single read. Each sink keeps its
+    own dump, ledger row and atomic visibility; a failing sink does not stop the others (unless
+    ``raise_errors``).
+    """
+    resolved = [get_sink(s) if isinstance(s, str) else s for s in sinks]
+    keys = list(keys)
+    with ExitStack() as stack:
+        for sink in resolved:
+            stack.enter_context(sink.job())
+        return [dump(sink, keys, delete=delete, skip_unchanged=skip_unchanged, raise_errors=raise_errors)
+                for sink in resolved]
 
 
 def run_one(sink: str | Sink, key: str, *, delete: bool = False, skip_unchanged: bool = True,

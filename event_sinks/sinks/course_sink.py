@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +14,7 @@ from ..core.columns import ColumnBatch
 from ..core.sink import Sink
 from ..core.triggers import Trigger
 from ..courses import Course
-from ..courses.sources import get_course_source
+from ..courses.sources import get_course_source, read_course, shared_course, shared_reads
 from ..errors import InvalidKeyError, NotHandledKeyError
 
 
@@ -53,19 +53,6 @@ class CourseSink(Sink, abstract=True):
     key_field = "course_key"
     triggers = COURSE_TRIGGERS
 
-    def __init__(self):
-        # version() and serialize() of one dump share one read of the course. Per thread: the
-        # registry hands every thread the same sink instance.
-        self._local = threading.local()
-
-    @property
-    def _last(self) -> tuple[str, Course] | None:
-        return getattr(self._local, "last", None)
-
-    @_last.setter
-    def _last(self, value: tuple[str, Course] | None) -> None:
-        self._local.last = value
-
     def normalize_key(self, key: str) -> str:
         """The course key without branch or version: what tracking events and the published branch use.
 
@@ -93,30 +80,35 @@ class CourseSink(Sink, abstract=True):
     def keys_since(self, since: datetime) -> Iterator[str]:
         return get_course_source().keys_since(since)
 
+    def job(self) -> AbstractContextManager[object]:
+        """Course sinks share course reads within a job: one read per course for all of them."""
+        return shared_reads()
+
     def course(self, key: str) -> Course:
-        """The course ``key``: reused from version() by the serialize() that follows it."""
-        last = self._last
-        if last is not None and last[0] == key:
-            return last[1]
-        course = get_course_source().read(key)
-        self._last = (key, course)
-        return course
+        """The course ``key`` (read once per job, whichever course sink asks first)."""
+        return read_course(key)
 
     def version(self, key: str) -> str:
-        self._last = None
-        return self.course(key).source_version
+        """The published version, as cheaply as the source can tell it (modulestore: the course root only).
+
+        When another course sink of this job has read the course already, its version is that read's:
+        a dump is never labelled with a version newer than the rows it writes.
+        """
+        shared = shared_course(key)
+        return shared.source_version if shared is not None else get_course_source().version(key)
+
+    def read_version(self, key: str, announced: str) -> str:
+        """The version of the course read for the rows (the cheap version may be older)."""
+        shared = shared_course(key)
+        return shared.source_version if shared is not None else announced
 
     def serialize(self, key: str) -> Iterator[tuple]:
-        course = self.course(key)
-        self._last = None
-        return self.rows(course)
+        return self.rows(self.course(key))
 
     def serialize_columns(self, key: str, batch_size: int) -> Iterator[ColumnBatch] | None:
         if type(self).batches is CourseSink.batches:
             return None  # a subclass with rows() only: the dumper takes serialize()
-        course = self.course(key)
-        self._last = None
-        return self.batches(course, batch_size)
+        return self.batches(self.course(key), batch_size)
 
     def rows(self, course: Course) -> Iterator[tuple]:
         """Rows of ``course`` as tuples in field order (by default: the column batches, transposed)."""

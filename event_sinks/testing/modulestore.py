@@ -85,6 +85,8 @@ class StandInModuleStore:
     def __init__(self, courses: Iterable[StandInBlock] = ()):
         self._courses: dict[CourseKey, StandInBlock] = {}
         self._thread = threading.local()
+        #: every get_course() call: (course key, depth, thread name)
+        self.reads: list[tuple[str, int | None, str]] = []
         for root in courses:
             self.add_course(root)
 
@@ -108,9 +110,19 @@ class StandInModuleStore:
         yield
 
     def get_course(self, course_key: Any, depth: int | None = 0, **kwargs: Any) -> StandInBlock | None:
+        """The course root; every call is recorded in :attr:`reads` with its depth and thread.
+
+        In the real (split) store ``depth=None`` loads every block of the course -- the expensive read
+        -- while ``depth=0`` loads the root only; tests count the expensive ones.
+        """
         if self.get_branch_setting() != ModuleStoreEnum.Branch.published_only:
             raise ValueError("the stand-in store holds only the published branch")
+        self.reads.append((str(course_key), depth, threading.current_thread().name))
         return self._courses.get(course_key.for_branch(None))
+
+    def full_reads(self, course_key: str | None = None) -> int:
+        """How many ``get_course(depth=None)`` calls were made (for ``course_key``, or any)."""
+        return sum(1 for key, depth, _ in self.reads if depth is None and course_key in (None, key))
 
     def has_course(self, course_key: Any, ignore_case: bool = False, **kwargs: Any) -> Any:
         return course_key if course_key.for_branch(None) in self._courses else None

@@ -214,3 +214,29 @@ def test_modulestore_source_gives_the_same_rows_as_olx(shared_courses, name):
         from_store = list(sink.serialize(course_key))
         set_course_source(None)
         assert from_store == from_olx and len(from_olx) >= 88
+
+
+# -- one course read per publish, whatever the number of course sinks ----------------------------------------
+
+
+def test_both_course_sinks_dump_a_publish_from_one_full_read(embedded):
+    from event_sinks.courses.sources import ModulestoreSource
+    from event_sinks.dumping import dump_together
+    from event_sinks.testing.modulestore import StandInModuleStore, synthetic_course
+
+    store = StandInModuleStore([synthetic_course("One", "Read", "R", 300)])
+    set_course_source(ModulestoreSource(store))
+    try:
+        key = "course-v1:One+Read+R"
+        outline, relationships = dump_together(["course_outline", "block_relationships"], [key])
+        assert outline.count("dumped") == 1 and relationships.count("dumped") == 1
+        assert store.full_reads(key) == 1  # get_course(depth=None): once, for both sinks
+        engine = get_connection()
+        assert engine.query(f"SELECT count() FROM `{engine.database}`.course_outline")[0][0] == 300
+        assert engine.query(f"SELECT count() FROM `{engine.database}`.block_relationships")[0][0] == 299
+
+        # A duplicate trigger of the same publish: the cheap version (the course root) says unchanged.
+        again = dump_together(["course_outline", "block_relationships"], [key])
+        assert [s.count("skipped") for s in again] == [1, 1] and store.full_reads(key) == 1
+    finally:
+        set_course_source(None)
