@@ -7,7 +7,7 @@
 Prints a table and the targets met or missed, and writes benchmarks/results/latest.json (or
 ``--output FILE``). Each measurement runs in a fresh subprocess of this script: the embedded engine
 allows one data directory per process, and a fresh process keeps one measurement's memory out of
-the next one's. Over HTTP the engine runs in a second process (tests/chhttp.py's server over chDB),
+the next one's. Over HTTP the engine runs in a second process (tests/support/chhttp.py's server over chDB),
 so the client's own memory can be told apart from the engine's.
 
 Courses come from the modulestore stand-in (``event_sinks.testing.modulestore.synthetic_course``)
@@ -121,7 +121,7 @@ def best_of(fn, repeat: int = 3) -> float:
 def warm_up(key: str | None = None) -> None:
     """One small dump of both sinks: schema made, engine started, the driver's lazy imports done."""
     from event_sinks import dump
-    from event_sinks.sinks import course_source
+    from event_sinks.courses import sources as course_source
 
     if key is None:
         previous = course_source._source
@@ -354,7 +354,7 @@ def main() -> None:
         print(json.dumps(CHILDREN[name](*values)))
         return
 
-    from tests.chhttp import ClickHouseHTTPServer
+    from tests.support.chhttp import ClickHouseHTTPServer
 
     only = set(args.only or CHILDREN)
     sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
