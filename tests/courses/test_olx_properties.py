@@ -24,7 +24,7 @@ Running. Every run is deterministic unless asked otherwise; developers run the s
 
 * ``pytest tests/courses/test_olx_properties.py`` -- the ``ci`` settings profile (the default):
   ``derandomize=True`` (the examples depend only on this file, Hypothesis and Python), no example
-  database, ``max_examples=200``, ``deadline=None``, ``print_blob=True``.
+  database, ``max_examples=200`` (half of that for each twist), ``deadline=None``, ``print_blob=True``.
 * ``pytest tests/courses/test_olx_properties.py --hypothesis-seed=N`` -- another fixed set of
   examples, still repeatable (in the ``ci`` profile a seed turns ``derandomize`` off so it counts).
 * ``HYPOTHESIS_PROFILE=wide pytest tests/courses/test_olx_properties.py`` -- the wide search: ten times
@@ -76,12 +76,14 @@ settings.register_profile("wide", derandomize=False, database=None, max_examples
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or "ci"
 
 
-def olx_settings() -> settings:
-    """The settings of the property tests: the chosen profile, with ``OLX_EXAMPLES`` and the seed applied."""
+def olx_settings(share: float = 1.0) -> settings:
+    """The settings of a property test: the chosen profile, ``OLX_EXAMPLES`` and the seed applied.
+
+    ``share``: the part of ``max_examples`` the test runs (each twist is a test of its own).
+    """
     chosen = settings.get_profile(PROFILE)
-    overrides = {}
-    if os.environ.get("OLX_EXAMPLES"):
-        overrides["max_examples"] = int(os.environ["OLX_EXAMPLES"])
+    examples = int(os.environ.get("OLX_EXAMPLES") or chosen.max_examples)
+    overrides = {"max_examples": max(1, round(examples * share))}
     # derandomize wins over --hypothesis-seed in Hypothesis; here a seed given on the command line
     # picks the examples (still a fixed, repeatable set). The pytest plugin stores it on hypothesis.core.
     if chosen.derandomize and getattr(hypothesis.core, "global_force_seed", None) is not None:
@@ -629,7 +631,7 @@ def apply_twist(spec: Spec, twist: str, data) -> tuple[Spec, Node]:
 
 
 @pytest.mark.parametrize("twist", sorted(TWISTS))
-@olx_settings()
+@olx_settings(share=0.5)
 @given(spec=EXACT_SPECS, data=st.data())
 def test_twists_have_their_stated_outcome(twist, spec, data):
     spec, anchor = apply_twist(spec, twist, data)
