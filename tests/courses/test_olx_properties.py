@@ -16,9 +16,9 @@ leads to a fresh file written for it alone: no pointer cycles, no shared definit
 The hostile structures are deliberate, labelled *twists* instead (:data:`TWISTS`), each with the
 outcome the test states: a pointer back to the block's own file or to an ancestor's (strict read
 refuses it as a pointer cycle, a lenient read skips that pointer), a dangling pointer, a url_name used
-by two blocks of one type, and two pointers to one file. One valid-looking case is left out of the
-exact exports on purpose: a run of ``.`` or ``..``, which a strict read refuses (a reader bug, pinned by
-the strict xfail ``test_a_run_named_dot_or_dot_dot_reads_strictly``).
+by two blocks of one type, and two pointers to one file. Runs of ``.`` and ``..`` (valid key parts
+that name no folder) are exact too: a strict read once refused them, as the wide search found
+(``test_a_run_named_dot_or_dot_dot_reads_strictly``).
 
 Running. Every run is deterministic unless asked otherwise; developers run the same command as CI:
 
@@ -101,9 +101,9 @@ PLAIN_ID_RE = re.compile(r"[\w\-~.]+")
 XML_CHAR_RE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 #: The reader's cap on block nesting (read_olx's max_depth default).
 MAX_DEPTH = 32
-#: Valid runs a strict read refuses: the policy is looked up at policies/RUN/policy.json, a path the
-#: reader itself calls unsafe for these (a reader bug: test_a_run_named_dot_or_dot_dot_reads_strictly).
-RUNS_THE_READER_REFUSES = (".", "..")
+#: Valid runs that name no folder: the policy lookup must not treat them as unsafe paths (found by the
+#: wide search; test_a_run_named_dot_or_dot_dot_reads_strictly).
+DOT_RUNS = (".", "..")
 
 
 @dataclass(frozen=True)
@@ -226,7 +226,7 @@ def specs(key_part, url_name, title, max_leaves: int, run=None):
 SPECS = specs(KEY_PART, URL_NAME, TITLE, max_leaves=24)
 #: Random courses whose every name is valid (titles still hostile): the base of the twists.
 EXACT_SPECS = specs(CLEAN_ID, CLEAN_ID, VALID_TITLE, max_leaves=16,
-                    run=CLEAN_ID.filter(lambda run: run not in RUNS_THE_READER_REFUSES))
+                    run=CLEAN_ID)
 
 
 # -- writing an export -------------------------------------------------------------------------------------
@@ -336,8 +336,6 @@ class Writer:
             self.check_text(part, what)
             if not PLAIN_ID_RE.fullmatch(part):
                 self.flaws.append(f"{what} {part!r} is not a plain key part")
-        if spec.run in RUNS_THE_READER_REFUSES:
-            self.flaws.append(f"run {spec.run!r}: a strict read refuses it (a known reader bug)")
         self.check_text(spec.display_name, "the course display_name")
         written = [self.element(child) for child in spec.children]
         inner = "".join(xml for xml, _ in written)
@@ -659,9 +657,7 @@ def test_twists_have_their_stated_outcome(twist, spec, data):
             assert same[0][2:] == same[1][2:]  # one definition, read twice
 
 
-@pytest.mark.xfail(strict=True, reason="reader bug: the policy lookup builds policies/RUN/policy.json and "
-                                      "reports it as an unsafe path, so strict=True refuses a valid export")
-@pytest.mark.parametrize("run", RUNS_THE_READER_REFUSES)
+@pytest.mark.parametrize("run", DOT_RUNS)
 def test_a_run_named_dot_or_dot_dot_reads_strictly(tmp_path, run):
     """Found by the wide search: a valid run ('.' and '..' are valid key parts) and no policy file at all."""
     (tmp_path / "course.xml").write_text(f'<course url_name="{run}" org="O" course="C"/>', encoding="utf-8")
@@ -669,7 +665,7 @@ def test_a_run_named_dot_or_dot_dot_reads_strictly(tmp_path, run):
     (tmp_path / "course" / f"{run}.xml").write_text('<course><chapter display_name="c"/></course>', encoding="utf-8")
     with quiet_reader():
         assert [b.block_id for b in read_olx(tmp_path).blocks()] == ["course", "c"]  # lenient: read, warned
-        course = read_olx(tmp_path, strict=True)  # raises: policies/./policy.json: unsafe path: ...
+        course = read_olx(tmp_path, strict=True)  # once refused: "policies/./policy.json: unsafe path"
     assert course.course_key == f"course-v1:O+C+{run}"
     assert [b.block_id for b in course.blocks()] == ["course", "c"]
 

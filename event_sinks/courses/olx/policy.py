@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import CourseReadError
-from .export import Export, report
+from .export import Export, report, safe_rel
 from .item import Item
 from .values import UNSET, bool_value, date_value, string_value, xml_bool, xml_date, xml_string
 
@@ -27,6 +27,8 @@ class CourseReader:
 
     def load_policy(self) -> None:
         for rel in (f"policies/{self.run_name}/policy.json", f"policies/{self.run_name}.json"):
+            if not safe_rel(rel):  # a run of "." or "..": no policy folder inside the export can be named so
+                continue
             try:
                 with self.export.open(rel) as fileobj:
                     data = json.loads(fileobj.read().decode("utf-8"))
