@@ -7,9 +7,7 @@ The settings come from modules shaped like ``cms/envs/common.py`` and ``producti
 
 from __future__ import annotations
 
-import importlib
 import logging
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,17 +19,9 @@ from event_sinks.checks import NO_ENGINE_WARNING
 from event_sinks.conf import get_settings
 from event_sinks.registry import registry
 
+from .support.openedx_envs import production_settings
+
 DEMO = Path(__file__).resolve().parents[1] / "event_sinks" / "demo" / "course"
-
-
-def platform_settings(monkeypatch, tmp_path, yaml_text: str):
-    """The production settings module, built afresh from ``yaml_text`` as the platform would."""
-    config = tmp_path / "cms.yml"
-    config.write_text(yaml_text, encoding="utf-8")
-    monkeypatch.setenv("CMS_CFG", str(config))
-    for name in ("tests.support.openedx_envs.production", "tests.support.openedx_envs.common"):
-        sys.modules.pop(name, None)
-    return importlib.import_module("tests.support.openedx_envs.production")
 
 
 def test_the_plugin_is_found_through_the_platform_plugin_api():
@@ -41,19 +31,19 @@ def test_the_plugin_is_found_through_the_platform_plugin_api():
 
 def test_inside_the_platform_dumps_go_to_celery_and_the_yaml_keeps_its_values(monkeypatch, tmp_path):
     yaml = "EVENT_SINKS:\n  SINKS: {block_relationships: {ENABLED: false}}\n"
-    module = platform_settings(monkeypatch, tmp_path, yaml)
+    module = production_settings(monkeypatch, tmp_path, yaml)
     assert module.DATABASES["default"]["ATOMIC_REQUESTS"] is True
     sinks = module.EVENT_SINKS
     # The YAML replaced the common plugin settings' dict; the production plugin settings put the defaults back.
     assert sinks["DISPATCH"] == "celery" and sinks["EMBEDDED_ALLOWED"] is False
     assert sinks["SINKS"] == {"block_relationships": {"ENABLED": False}} and sinks["BATCH_SIZE"] == 50_000
-    operator = platform_settings(monkeypatch, tmp_path, "EVENT_SINKS:\n  DISPATCH: on_commit\n")
+    operator = production_settings(monkeypatch, tmp_path, "EVENT_SINKS:\n  DISPATCH: on_commit\n")
     assert operator.EVENT_SINKS["DISPATCH"] == "on_commit"  # an operator may override
 
 
 def test_no_dsn_in_the_platform_means_no_dumps_one_warning_and_a_check_warning(
         monkeypatch, tmp_path, settings, signal_handler, caplog, capsys):
-    module = platform_settings(monkeypatch, tmp_path, "EVENT_SINKS: {}\n")
+    module = production_settings(monkeypatch, tmp_path, "EVENT_SINKS: {}\n")
     settings.EVENT_SINKS = {**module.EVENT_SINKS, "DISPATCH": "sync"}  # sync: a dump would happen right here
     monkeypatch.delenv("EVENT_SINKS_DSN", raising=False)
     current = get_settings()
@@ -71,7 +61,7 @@ def test_no_dsn_in_the_platform_means_no_dumps_one_warning_and_a_check_warning(
 
 
 def test_aspects_clickhouse_setting_is_used_when_ours_is_unset(monkeypatch, tmp_path, settings):
-    module = platform_settings(monkeypatch, tmp_path, "EVENT_SINKS: {}\n")
+    module = production_settings(monkeypatch, tmp_path, "EVENT_SINKS: {}\n")
     settings.EVENT_SINKS = module.EVENT_SINKS
     settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG = {
         "url": "http://clickhouse:8123", "username": "ch_lms", "password": "p@ss/word", "database": "event_sink",

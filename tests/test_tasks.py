@@ -25,6 +25,7 @@ from event_sinks import tasks  # noqa: E402
 from event_sinks.clickhouse import close_connections, get_connection  # noqa: E402
 from event_sinks.dispatch import dispatch  # noqa: E402
 from event_sinks.dumping import Dumper  # noqa: E402
+from event_sinks.registry import registry  # noqa: E402
 
 from .support import sample_sink  # noqa: E402
 
@@ -398,6 +399,86 @@ def test_enqueue_with_the_broker_unreachable_logs_and_does_not_raise(
     assert len(messages) == 4
     assert sum("test_words 'doc'" in m for m in messages) == 3 and "test_words 'other'" in messages[1]
     assert all("could not enqueue" in m and "Connection refused" in m for m in messages)
+
+
+# -- (7) a dump that kills its worker ----------------------------------------------------------------------
+
+
+def _finished(recorder_like: list, task_id: str):
+    """A task_postrun handler recording ``task_id``'s end (whatever its outcome)."""
+
+    def on_postrun(sender=None, task_id=None, state=None, **kwargs):
+        if task_id == wanted:
+            recorder_like.append(state)
+
+    wanted = task_id
+    return on_postrun
+
+
+@pytest.mark.parametrize("deaths, dumped", [(1, True), (2, False)])
+def test_a_message_that_killed_its_worker_twice_is_given_up_naming_the_key(
+    embedded, settings, words, recorder, caplog, deaths, dumped
+):
+    use_celery(settings, COALESCE_SECONDS=0)
+    sample_sink.SOURCE["doc"] = ["too", "big"]
+    Dumper(words).ensure_schema()
+    # A worker killed during a dump (out of memory) leaves its start counted and never ended; with
+    # reject_on_worker_lost the broker hands the same message (same id) to the next worker.
+    for _ in range(deaths):
+        tasks._deliveries("poison-task-id")
+    ended: list = []
+    handler = _finished(ended, "poison-task-id")
+    signals.task_postrun.connect(handler)
+    try:
+        with caplog.at_level(logging.ERROR, logger="event_sinks.tasks"):
+            tasks.dump_key.apply_async(args=("test_words", "doc", False), task_id="poison-task-id")
+            recorder.wait(lambda: ended, "the redelivered message")
+    finally:
+        signals.task_postrun.disconnect(handler)
+    assert (view_words() == ["too", "big"]) is dumped  # one redelivery still runs; the third start does not
+    gave_up = [r.getMessage() for r in caplog.records if "never finished" in r.getMessage()]
+    assert len(gave_up) == (0 if dumped else 1)
+    if not dumped:
+        assert "test_words 'doc' was started 2 times" in gave_up[0]
+        assert "manage.py dump_sink test_words 'doc'" in gave_up[0]  # how to dump it once the cause is fixed
+    assert tasks._deliveries("poison-task-id") == 1  # the count ends with the message: a new delivery starts at 1
+
+
+def test_several_sinks_of_one_key_travel_in_one_task(embedded, settings, words, recorder):
+    class MoreWords(sample_sink.WordsSink):
+        """The same documents, a second sink."""
+
+        name = "test_more_words"
+
+    use_celery(settings, COALESCE_SECONDS=1)
+    sample_sink.SOURCE["doc"] = ["both"]
+    registry.register(MoreWords, "tests")
+    try:
+        assert tasks.enqueue([words, words.name, "test_more_words"], ["doc"]) == 1  # a sink named twice is one
+        assert tasks.enqueue(["test_more_words"], ["doc"]) == 0  # each sink's key is coalesced on its own
+        recorder.wait(lambda: recorder.succeeded, "the task", timeout=60)
+    finally:
+        registry.unregister("test_more_words")
+    assert recorder.started[0]["args"] == [["test_words", "test_more_words"], "doc", False]
+    assert [(r["sink"], r["status"], r["rows"]) for r in recorder.succeeded[0]] == [
+        ("test_words", "dumped", 1), ("test_more_words", "dumped", 1)]
+
+
+def test_the_task_reports_its_code_owner_to_monitoring(embedded, settings, words, recorder, monkeypatch):
+    from edx_django_utils.monitoring.internal.code_owner import utils
+
+    attributes = []
+    monkeypatch.setattr(utils, "set_custom_attribute", lambda name, value: attributes.append((name, value)))
+    utils.clear_cached_mappings()
+    settings.CODE_OWNER_MAPPINGS = {"team-analytics": ["event_sinks"]}
+    use_celery(settings, COALESCE_SECONDS=0)
+    sample_sink.SOURCE["doc"] = ["owned"]
+    try:
+        tasks.enqueue(words, ["doc"])
+        recorder.wait(lambda: recorder.succeeded, "the task")
+    finally:
+        utils.clear_cached_mappings()
+    assert ("code_owner_module", "event_sinks.tasks") in attributes and ("code_owner", "team-analytics") in attributes
 
 
 # -- the task's declaration ---------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 
 from ..clickhouse import Connection
@@ -136,11 +136,18 @@ def dump_together(
     """
     resolved = [get_sink(s) if isinstance(s, str) else s for s in sinks]
     keys = list(keys)
-    with ExitStack() as stack:
-        for sink in resolved:
-            stack.enter_context(sink.job())
+    with jobs_of(resolved):
         return [dump(sink, keys, delete=delete, skip_unchanged=skip_unchanged, raise_errors=raise_errors)
                 for sink in resolved]
+
+
+@contextmanager
+def jobs_of(sinks: Sequence[Sink]) -> Iterator[None]:
+    """Inside every sink's :meth:`~event_sinks.core.sink.Sink.job`: what sinks sharing a source read once."""
+    with ExitStack() as stack:
+        for sink in sinks:
+            stack.enter_context(sink.job())
+        yield
 
 
 def run_one(sink: str | Sink, key: str, *, delete: bool = False, skip_unchanged: bool = True,

@@ -95,10 +95,9 @@ def wired(registered, settings):
 
 
 def _disconnect(*names):
-    for (name, path), (signal, receiver) in list(receivers._connected.items()):
-        if name in names:
-            assert signal.disconnect(receiver)
-            del receivers._connected[(name, path)]
+    assert set(names) & receivers.connected_sinks()
+    receivers.disconnect_sinks(*names)
+    assert not set(names) & receivers.connected_sinks()
 
 
 def query(sql, **params):
@@ -510,7 +509,7 @@ def test_a_missing_model_disables_the_sink_with_one_warning(embedded, caplog):
     registry.register(Missing, "tests")
     try:
         receivers.connect_all()  # does not raise; connects nothing for it
-        assert not [k for k in receivers._connected if k[0] == "test_missing"]
+        assert "test_missing" not in receivers.connected_sinks()
         out, _ = run("list_sinks")
         assert "test_missing (unavailable) - Objects of a model this process does not have. [unavailable here: " in out
         run("sink_schema")  # every sink's DDL: the missing one has none
