@@ -8,6 +8,8 @@ The settings come from modules shaped like ``cms/envs/common.py`` and ``producti
 from __future__ import annotations
 
 import logging
+import os
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,12 @@ from event_sinks.registry import registry
 from .support.openedx_envs import production_settings
 
 DEMO = Path(__file__).resolve().parents[1] / "event_sinks" / "demo" / "course"
+
+
+@pytest.mark.skipif(not os.environ.get("PLATFORM_PINS"), reason="set by tox -e platform")
+def test_the_platform_env_runs_on_the_platforms_own_pins():
+    pins = dict(pin.split("==") for pin in os.environ["PLATFORM_PINS"].split())
+    assert {name: version(name) for name in pins} == pins
 
 
 def test_the_plugin_is_found_through_the_platform_plugin_api():
