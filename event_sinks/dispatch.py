@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from .conf import get_settings
 from .core.sink import Sink
-from .dumping import dump_together
+from .dumping import dump_together, with_fan_out
 from .errors import EventSinksError
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,12 @@ def dump_now(sinks: list[Sink], keys: list[str], *, delete: bool = False) -> Non
     the others of the burst find that version already current.
     """
     try:
-        for summary in dump_together(sinks, keys, delete=delete, skip_unchanged=True):
+        jobs: dict[tuple[str, ...], list[Sink]] = {}  # sinks grouped by their keys once fanned out
+        for sink in sinks:
+            jobs.setdefault(tuple(with_fan_out(sink, keys)), []).append(sink)
+        summaries = [summary for job_keys, job_sinks in jobs.items()
+                     for summary in dump_together(job_sinks, job_keys, delete=delete, skip_unchanged=True)]
+        for summary in summaries:
             for failure in summary.failed:
                 log.error("event_sinks: %s of %s %r failed: %s", "tombstone" if delete else "dump",
                           failure.sink, failure.key, failure.error)

@@ -55,7 +55,7 @@ from celery.exceptions import Reject
 
 from .conf import get_settings
 from .core.sink import Sink
-from .dumping import DumpResult, jobs_of, run_one
+from .dumping import DumpResult, jobs_of, run_one, with_fan_out
 from .errors import DumpError, EngineError, EventSinksError
 from .registry import get_sink
 
@@ -113,8 +113,9 @@ def _names(sinks: str | Sink | Sequence[str | Sink]) -> list[str]:
 def run_dump(sink_names: str | Sequence[str], key: str, *, delete: bool = False) -> list[DumpResult]:
     """Dump (or tombstone) one key with each of ``sink_names`` now, the way the task does; raises on failure.
 
-    The sinks dump together (:func:`event_sinks.dumping.dump_together`): sinks reading the same
-    source (both course sinks) read it once. A key whose source version equals its current dump's is
+    The sinks dump together (:func:`event_sinks.dumping.jobs_of`): sinks reading the same source
+    (both course sinks) read it once; each also dumps the keys ``key`` fans out to (a course's CCX
+    runs), after it. A key whose source version equals its current dump's is
     skipped (one small ledger lookup). If a sink fails because of the engine, an :class:`EngineError`
     (retryable) is raised once every sink has run; a dump failed by the sink itself raises
     :class:`DumpError`. Sinks disabled in this worker's settings are skipped with a warning.
@@ -133,15 +134,16 @@ def run_dump(sink_names: str | Sequence[str], key: str, *, delete: bool = False)
     if sinks:
         with jobs_of(sinks):
             for sink in sinks:
-                try:
-                    result = run_one(sink, key, delete=delete)
-                except Exception as exc:  # the other sinks still run; the first error is raised below
-                    errors.append(exc)
-                    continue
-                if result.status == "skipped":
-                    log.info("event_sinks: %s %r unchanged (version %s); dump skipped", sink.name, key,
-                             result.source_version)
-                results.append(result)
+                for each in with_fan_out(sink, [key]):  # a course and its CCX runs
+                    try:
+                        result = run_one(sink, each, delete=delete)
+                    except Exception as exc:  # the other keys and sinks still run; the first error is raised below
+                        errors.append(exc)
+                        continue
+                    if result.status == "skipped":
+                        log.info("event_sinks: %s %r unchanged (version %s); dump skipped", sink.name, each,
+                                 result.source_version)
+                    results.append(result)
     if errors:
         # an engine error first: the retry then redoes the failed sinks (the others are skipped as unchanged)
         errors.sort(key=lambda exc: not isinstance(exc, EngineError))

@@ -8,6 +8,7 @@ INSTALLED_APPS = [
     "openedx_events",
     "event_sinks",
     "tests.testapp",
+    "tests.support.ccx",
 ]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 # The conftest points DSN at a per-session data directory and DATABASE at a per-test database.

@@ -167,6 +167,14 @@ class Sink:
         """Validate ``key`` and return its canonical text; raise InvalidKeyError if malformed."""
         return key
 
+    def fan_out(self, key: str) -> Iterable[str]:
+        """Other keys to dump (or tombstone) whenever ``key`` is triggered: their rows derive from its source.
+
+        A course's CCX runs are the case in point: they have no publish of their own. Asked where a
+        triggered key is dumped (the worker, or the dispatching thread), never by the receivers.
+        """
+        return ()
+
     def read_version(self, key: str, announced: str) -> str:
         """The version of the source that the rows of ``key`` just serialized were read from.
 

@@ -57,9 +57,14 @@ class ModulestoreSource(CourseSource):
         self.store = store
 
     def keys(self) -> Iterator[str]:
+        """Every course of the store, each followed by its CCX runs (where the platform has CCX on)."""
+        from .ccx import all_ccx_keys
         from .modulestore import list_course_keys
 
-        return iter(list_course_keys(store=self.store))
+        runs = all_ccx_keys()
+        for key in list_course_keys(store=self.store):
+            yield key
+            yield from runs.get(key, ())
 
     def read(self, course_key: str) -> Course:
         from .modulestore import read_modulestore

@@ -6,7 +6,7 @@ superseded rows; :mod:`.backfills` records ``dump_sink`` runs for ``--resume``.
 """
 
 from .dumper import Dumper
-from .jobs import dump, dump_together, jobs_of, run_one
+from .jobs import dump, dump_together, jobs_of, run_one, with_fan_out
 from .results import DumpResult, DumpSummary
 
-__all__ = ["DumpResult", "DumpSummary", "Dumper", "dump", "dump_together", "jobs_of", "run_one"]
+__all__ = ["DumpResult", "DumpSummary", "Dumper", "dump", "dump_together", "jobs_of", "run_one", "with_fan_out"]

@@ -150,6 +150,25 @@ def jobs_of(sinks: Sequence[Sink]) -> Iterator[None]:
         yield
 
 
+def with_fan_out(sink: Sink, keys: Iterable[str]) -> list[str]:
+    """``keys`` and the keys each fans out to (:meth:`~event_sinks.core.sink.Sink.fan_out`), each once.
+
+    A fan-out that fails (its database is down) is logged and leaves the triggered keys as they are:
+    the key that was triggered is dumped whatever happens to the keys it fans out to.
+    """
+    result: dict[str, None] = {}
+    for key in keys:
+        result[key] = None
+        try:
+            extra = list(sink.fan_out(key))
+        except Exception as exc:
+            log.warning("event_sinks: %s: could not list the keys %r fans out to: %s: %s", sink.name, key,
+                        type(exc).__name__, exc)
+            continue
+        result.update(dict.fromkeys(extra))
+    return list(result)
+
+
 def run_one(sink: str | Sink, key: str, *, delete: bool = False, skip_unchanged: bool = True,
             connection: Connection | None = None) -> DumpResult:
     """Dump (or tombstone) one key now and return its result; raises on failure.

@@ -14,6 +14,7 @@ from ..core.columns import ColumnBatch
 from ..core.sink import Sink
 from ..core.triggers import Trigger
 from ..courses import Course
+from ..courses.ccx import ccx_keys
 from ..courses.sources import get_course_source, read_course, shared_course, shared_reads
 from ..errors import InvalidKeyError, NotHandledKeyError
 
@@ -76,6 +77,10 @@ class CourseSink(Sink, abstract=True):
 
     def keys(self) -> Iterator[str]:
         return get_course_source().keys()
+
+    def fan_out(self, key: str) -> list[str]:
+        """A course's CCX runs (where the platform has CCX on): their content is the course's."""
+        return ccx_keys(key)
 
     def keys_since(self, since: datetime) -> Iterator[str]:
         return get_course_source().keys_since(since)

@@ -1,0 +1,1 @@
+"""A stand-in for the platform's CCX app (``lms.djangoapps.ccx``): its model, under its app label."""
