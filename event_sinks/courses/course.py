@@ -22,8 +22,10 @@ class Block:
     """One block of a published course, with the settings Open edX resolves for it.
 
     ``graded``, ``start``, ``due``, ``visible_to_staff_only`` and ``hide_from_toc`` are the
-    inherited values (as the runtime resolves them); ``format`` is the block's own. Treat instances
-    as immutable: they are not frozen only because construction is on the hot path.
+    inherited values (as the runtime resolves them); ``format`` is the block's own. ``detached``
+    marks a block of the course outside its tree (a static tab, an about or course-info page): it
+    comes after the tree, with no parent, depth 0 and position 0. Treat instances as immutable: they
+    are not frozen only because construction is on the hot path.
     """
 
     usage_key: str
@@ -42,6 +44,7 @@ class Block:
     hide_from_toc: bool
     edited_on: datetime | None
     published_on: datetime | None
+    detached: bool = False
 
 
 @attrs.define(slots=True)
@@ -49,8 +52,9 @@ class Course:
     """A published course: its identity, the version it was read from, and a way to walk its blocks.
 
     ``blocks()`` returns a fresh generator on every call, walking the course again in author
-    pre-order (the course root first); it never builds the whole list. ``source_version`` changes
-    whenever the published content changes, so a sink can skip a course that has not changed.
+    pre-order (the course root first), then its detached blocks; it never builds the whole list.
+    ``source_version`` changes whenever the published content changes, so a sink can skip a course
+    that has not changed.
     """
 
     course_key: str

@@ -6,17 +6,34 @@ functions take an optional ``store`` (tests pass :mod:`event_sinks.testing.modul
 What is read, and why:
 
 * The **published** branch: ``store.branch_setting(ModuleStoreEnum.Branch.published_only, key)``
-  around ``store.get_course(key, depth=None)``, which loads the whole course in one go. The branch
-  setting is thread-local in the store, so it is held only for that call, never across the lazy walk
-  (a suspended generator must not leave the thread reading published-only).
-* Blocks in author order: one pre-order traversal of ``get_children()`` (which skips children that
-  fail to load); ``get_items`` order is not guaranteed.
+  around ``store.get_course(key, depth=None)``, which loads the whole course in one go, and the
+  detached blocks' ``get_items`` (below). The branch setting is thread-local in the store, so it is
+  held only for those calls, never across the lazy walk (a suspended generator must not leave the
+  thread reading published-only).
+* Blocks in author order: one pre-order traversal; ``get_items`` order is not guaranteed. Each
+  container's child keys are its ``children`` field (the usage keys the author wrote), each loaded
+  with ``get_child()``; a key the store cannot find is skipped, as ``get_children()`` does.
+* Memory: XBlock caches every child it hands out on its parent (``_child_cache``, xblock/core.py),
+  and the course root lives as long as the Course, so a plain walk would end holding every block.
+  The walk calls ``clear_child_cache()`` on each container once its children are taken: a visited
+  block is freed when the walk moves on, and memory stays O(depth x siblings). (A walk made inside a
+  bulk operation still holds everything: split then caches each loaded block on the bulk record.)
+  Another ``blocks()`` walk loads the children again.
+* A block that fails to load comes back as an ErrorBlock (xmodule/error_block.py), whose location
+  is ``type@error+block@<sha1 of its contents>``. It is emitted under the key its parent holds --
+  the key tracking events carry -- with the type and id of that key, no name, no children, no edit
+  time and its parent's inherited settings (what the runtime gives a block that sets none); a
+  warning names it. A course root that fails to load is a CourseReadError.
+* Detached blocks (``DETACHED_XBLOCK_TYPES``: static tabs, about and course-info pages) are in the
+  course but not in its tree: read with ``get_items(course_key, qualifiers={"category": type})``
+  together with the course, emitted after the tree with ``detached=True``, no parent, depth 0 and
+  position 0, by type and id.
 * Keys: equal to ``str(block.location.for_branch(None))`` (no branch, no version), built as the
-  course's ``block-v1:ORG+COURSE+RUN+type@`` prefix + ``location.block_type`` + ``+block@`` +
-  ``location.block_id``: one string concatenation per block instead of a locator copy (~15 us).
+  course's ``block-v1:ORG+COURSE+RUN+type@`` prefix + the usage key's ``block_type`` + ``+block@`` +
+  ``block_id``: one string concatenation per block instead of a locator copy (~15 us).
 * Settings are read from the XBlocks as they are: the runtime has already applied inheritance
   (``graded``, ``start``, ``due``, ``visible_to_staff_only``, ``hide_from_toc``). ``display_name`` is
-  the field's value (a block type's default name when the author set none).
+  the field's value (a block class's default name when the author set none, e.g. "Text" for html).
 * ``edited_on`` is the block's edit time in the published structure. ``published_on`` is, by Open
   edX's definition, the edit time of the block at the head of the published branch -- the very block
   read here -- so it is the same value; asking the XBlock for it would look the published head up
@@ -53,6 +70,11 @@ _OUTSIDE_PLATFORM = (
 )
 _EMPTY: tuple[str, ...] = ()
 
+#: The block types Open edX tags "detached" (xmodule/html_block.py: AboutBlock, StaticTabBlock,
+#: CourseInfoBlock), for when edx-platform's own list is not importable
+#: (``DETACHED_XBLOCK_TYPES``, xmodule/modulestore/store_utilities.py).
+DETACHED_BLOCK_TYPES = frozenset({"about", "course_info", "static_tab"})
+
 
 def _platform_store() -> Any:
     try:
@@ -68,6 +90,25 @@ def _published_only() -> str:
     except ImportError:
         return PUBLISHED_ONLY
     return ModuleStoreEnum.Branch.published_only
+
+
+def _detached_types() -> list[str]:
+    try:
+        from xmodule.modulestore.store_utilities import DETACHED_XBLOCK_TYPES
+    except ImportError:
+        return sorted(DETACHED_BLOCK_TYPES)
+    return sorted(DETACHED_XBLOCK_TYPES)
+
+
+def _detached_blocks(store: Any, key: CourseKey) -> list[Any]:
+    """The course's detached blocks by type and id (none from a store without ``get_items``)."""
+    get_items = getattr(store, "get_items", None)
+    if get_items is None:
+        return []
+    found: list[Any] = []
+    for category in _detached_types():
+        found.extend(sorted(get_items(key, qualifiers={"category": category}), key=lambda b: b.location.block_id))
+    return found
 
 
 def _course_key(course_key: Any) -> CourseKey:
@@ -131,25 +172,29 @@ def read_version(course_key: Any, *, store: Any = None) -> str:
 def read_modulestore(course_key: Any, *, store: Any = None) -> Course:
     """Read the published course ``course_key`` from the modulestore (see the module docstring).
 
-    The course is loaded now (published branch, whole tree); ``blocks()`` walks that loaded course
-    lazily and can be called again. Raises CourseReadError when the course does not exist or when
-    no store is given outside edx-platform.
+    The course is loaded now (published branch, whole tree, detached blocks); ``blocks()`` walks
+    that loaded course lazily and can be called again. Raises CourseReadError when the course does
+    not exist or its root fails to load, or when no store is given outside edx-platform.
     """
     key = _course_key(course_key)
     if store is None:
         store = _platform_store()
     with store.branch_setting(_published_only(), key):
         course = store.get_course(key, depth=None)
+        detached = _detached_blocks(store, key) if course is not None else []
     if course is None:
         raise CourseReadError(f"course {key} is not in the modulestore (published branch)")
     location = course.location
+    if location.block_type == "error":
+        raise CourseReadError(f"the root of course {key} fails to load in the modulestore: "
+                              f"{getattr(course, 'error_msg', None) or 'no error message'}")
     course_locator = location.course_key.for_branch(None)
     prefix = _key_prefix(course_locator)
     display_name = getattr(course, "display_name", None)
     edited = getattr(course, "subtree_edited_on", None) or getattr(course, "edited_on", None)
 
     def blocks() -> Iterator[Block]:
-        return _walk(course, prefix)
+        return _walk(course, prefix, detached)
 
     return Course(
         course_key=str(course_locator),
@@ -161,32 +206,55 @@ def read_modulestore(course_key: Any, *, store: Any = None) -> Course:
     )
 
 
-def _walk(course: Any, prefix: str | None) -> Iterator[Block]:
-    """Pre-order walk of a loaded course; each key is made once, when its parent is visited.
+def _walk(course: Any, prefix: str | None, detached: list[Any]) -> Iterator[Block]:
+    """Pre-order walk of a loaded course, then its detached blocks; each key is made once, from the
+    usage key its parent holds, when the parent is visited.
 
     The hot loop of a dump: the settings are read as plain attributes (what every XBlock has), with
     ``getattr`` defaults only for a block that lacks one.
     """
     if prefix is None:
-        def key_of(block: Any) -> str:
-            return str(block.location.for_branch(None))
+        def key_of(usage: Any) -> str:
+            return str(usage.for_branch(None))
     else:
-        def key_of(block: Any) -> str:
-            location = block.location
-            return f"{prefix}{location.block_type}+block@{location.block_id}"
+        def key_of(usage: Any) -> str:
+            return f"{prefix}{usage.block_type}+block@{usage.block_id}"
 
-    # (block, its key, parent key, depth, position)
-    stack: list[tuple[Any, str, str | None, int, int]] = [(course, key_of(course), None, 0, 0)]
+    root = course.location
+    # (block, the usage key its parent holds, its key, parent Block, depth, position)
+    stack: list[tuple[Any, Any, str, Block | None, int, int]] = [(course, root, key_of(root), None, 0, 0)]
     pop = stack.pop
     push = stack.append
     utc = UTC
     empty = _EMPTY
     make = Block
     while stack:
-        block, key, parent, depth, position = pop()
-        location = block.location
-        kids = block.get_children() if block.has_children else empty
-        kid_keys = tuple([key_of(kid) for kid in kids]) if kids else empty
+        block, usage, key, parent, depth, position = pop()
+        if block.has_children:
+            get_child = block.get_child
+            kids = []
+            usages = []
+            for child in block.children:
+                kid = get_child(child)
+                if kid is not None:
+                    kids.append(kid)
+                    usages.append(child)
+            kid_keys = tuple([key_of(child) for child in usages])
+            release = getattr(block, "clear_child_cache", None)
+            if release is not None:
+                release()  # the children are on the stack now: let the cache go
+        else:
+            kids = usages = []
+            kid_keys = empty
+        if parent is not None and block.location.block_type == "error" and usage.block_type != "error":
+            log.warning("event_sinks: block %s failed to load in the modulestore (an ErrorBlock); dumped under "
+                        "its key with its parent's inherited settings: %s", key, getattr(block, "error_msg", None))
+            yield make(
+                key, usage.block_type, usage.block_id, None, parent.usage_key, kid_keys, depth, position,
+                parent.graded, None, parent.start, parent.due, parent.visible_to_staff_only, parent.hide_from_toc,
+                None, None,
+            )
+            continue
         try:
             display_name = block.display_name
             graded = block.graded
@@ -211,15 +279,30 @@ def _walk(course: Any, prefix: str | None) -> Iterator[Block]:
             due = _utc(due)
         if edited_on is not None and edited_on.tzinfo is not utc:
             edited_on = _utc(edited_on)
-        yield make(
-            key, location.block_type, location.block_id, display_name, parent, kid_keys, depth, position,
-            True if graded else False, fmt, start, due, True if staff_only else False, True if hide else False,
-            edited_on, edited_on,
+        made = make(
+            key, usage.block_type, usage.block_id, display_name, None if parent is None else parent.usage_key,
+            kid_keys, depth, position, True if graded else False, fmt, start, due, True if staff_only else False,
+            True if hide else False, edited_on, edited_on,
         )
+        yield made
         if kids:
             depth += 1
             for i in range(len(kids) - 1, -1, -1):
-                push((kids[i], kid_keys[i], key, depth, i))
+                push((kids[i], usages[i], kid_keys[i], made, depth, i))
+    for block in detached:
+        location = block.location
+        if location.block_type == "error":
+            log.warning("event_sinks: a detached block of course %s failed to load in the modulestore; "
+                        "it is left out: %s", course.location.course_key, getattr(block, "error_msg", None))
+            continue
+        edited_on = _utc(getattr(block, "edited_on", None))
+        yield make(
+            key_of(location), location.block_type, location.block_id, getattr(block, "display_name", None), None,
+            empty, 0, 0, bool(getattr(block, "graded", False)), getattr(block, "format", None),
+            _utc(getattr(block, "start", None)), _utc(getattr(block, "due", None)),
+            bool(getattr(block, "visible_to_staff_only", False)), bool(getattr(block, "hide_from_toc", False)),
+            edited_on, edited_on, True,
+        )
 
 
 def list_course_keys(store: Any = None) -> Iterator[str]:
