@@ -1,7 +1,8 @@
 """CourseOutlineSink: one row per block of a published course, in author order.
 
 This is what analytics need to label opaque usage keys (titles, types), to place a block in the
-course ("section 2, subsection 1, unit 3") and to count blocks that have no events at all.
+course ("section 2, subsection 1, unit 3") and to count blocks that have no events at all. Detached
+blocks (static tabs, about and course-info pages) come last, ``detached`` set, outside the ordinals.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class OutlineRow:
     visible_to_staff_only: bool = column("Bool")
     hide_from_toc: bool = column("Bool")
     edited_on: datetime | None = column(DT)
+    detached: bool = column("Bool")
 
 
 class CourseOutlineSink(CourseSink):
@@ -56,7 +58,8 @@ class CourseOutlineSink(CourseSink):
 
         Ordinals: the 1-based position of the current section (depth 1), subsection (depth 2) and
         unit (depth 3) above a block, 0 above the course root's level; the unit ordinal only when the
-        unit is a vertical.
+        unit is a vertical. Detached blocks follow the tree (the course gives them last), at depth 0
+        with ordinals 0.
         """
         org, course_key = Constant(course.org), Constant(course.course_key)
         blocks = course.blocks()
@@ -65,7 +68,7 @@ class CourseOutlineSink(CourseSink):
         while True:
             location, block_type, display_name, parent, depth_col = [], [], [], [], []
             section_col, subsection_col, unit_col, graded, fmt = [], [], [], [], []
-            start, due, staff_only, hide, edited_on = [], [], [], [], []
+            start, due, staff_only, hide, edited_on, detached = [], [], [], [], [], []
             n = 0
             for block in islice(blocks, batch_size):
                 depth = block.depth
@@ -93,13 +96,14 @@ class CourseOutlineSink(CourseSink):
                 staff_only.append(block.visible_to_staff_only)
                 hide.append(block.hide_from_toc)
                 edited_on.append(block.edited_on)
+                detached.append(block.detached)
                 n += 1
             if not n:
                 return
             yield ColumnBatch(n, [
                 org, course_key, location, block_type, display_name, parent, depth_col,
                 list(range(order, order + n)), section_col, subsection_col, unit_col, graded, fmt,
-                start, due, staff_only, hide, edited_on,
+                start, due, staff_only, hide, edited_on, detached,
             ])
             order += n
 
@@ -117,7 +121,7 @@ class CourseOutlineSink(CourseSink):
                 "    b.unit_ordinal AS unit_ordinal, b.order_in_course AS order_in_course, b.depth AS depth,\n"
                 "    b.graded AS graded, b.visible_to_staff_only AS visible_to_staff_only, b.dumped_at AS dumped_at\n"
                 f"FROM {o} AS b\n"
-                f"LEFT JOIN (SELECT course_key, display_name FROM {o} WHERE depth = 0) AS c\n"
+                f"LEFT JOIN (SELECT course_key, display_name FROM {o} WHERE depth = 0 AND NOT detached) AS c\n"
                 "    ON c.course_key = b.course_key\n"
                 f"LEFT JOIN (SELECT course_key, section_ordinal, display_name FROM {o} WHERE depth = 1) AS s\n"
                 "    ON s.course_key = b.course_key AND s.section_ordinal = b.section_ordinal\n"
