@@ -133,8 +133,10 @@ def run_dump(sink_names: str | Sequence[str], key: str, *, delete: bool = False)
     errors: list[Exception] = []
     if sinks:
         with jobs_of(sinks):
-            for sink in sinks:
-                for each in with_fan_out(sink, [key]):  # a course and its CCX runs
+            fanned = {sink.name: with_fan_out(sink, [key]) for sink in sinks}  # a course and its CCX runs
+            # key by key, every sink: a shared read keeps the course read last only
+            for each in dict.fromkeys(k for keys in fanned.values() for k in keys):
+                for sink in (s for s in sinks if each in fanned[s.name]):
                     try:
                         result = run_one(sink, each, delete=delete)
                     except Exception as exc:  # the other keys and sinks still run; the first error is raised below

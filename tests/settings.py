@@ -9,6 +9,7 @@ INSTALLED_APPS = [
     "event_sinks",
     "tests.testapp",
     "tests.support.ccx",
+    "tests.support.split_modulestore_django",
 ]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 # The conftest points DSN at a per-session data directory and DATABASE at a per-test database.

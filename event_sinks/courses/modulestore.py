@@ -152,13 +152,8 @@ def _version(course: Any) -> str:
     return "unversioned:" + uuid.uuid4().hex
 
 
-def read_version(course_key: Any, *, store: Any = None) -> str:
-    """The published version of ``course_key`` without loading the course: ``get_course(depth=0)``.
-
-    Split loads only the course root at depth 0 (one structure lookup, no block loading), and sets
-    ``course_version`` on it: the published structure id, which changes on every publish. Read
-    *before* the course itself, so a dump is never labelled with a version newer than its rows.
-    """
+def _course_root(course_key: Any, store: Any) -> Any:
+    """The published course root alone (``get_course(depth=0)``); raises CourseReadError when absent."""
     key = _course_key(course_key)
     if store is None:
         store = _platform_store()
@@ -166,7 +161,23 @@ def read_version(course_key: Any, *, store: Any = None) -> str:
         course = store.get_course(key, depth=0)
     if course is None:
         raise CourseReadError(f"course {key} is not in the modulestore (published branch)")
-    return _version(course)
+    return course
+
+
+def read_version(course_key: Any, *, store: Any = None) -> str:
+    """The published version of ``course_key`` without loading the course: ``get_course(depth=0)``.
+
+    Split loads only the course root at depth 0 (one structure lookup, no block loading), and sets
+    ``course_version`` on it: the published structure id, which changes on every publish. Read
+    *before* the course itself, so a dump is never labelled with a version newer than its rows.
+    """
+    return _version(_course_root(course_key, store))
+
+
+def read_edited_on(course_key: Any, *, store: Any = None) -> datetime | None:
+    """When the published course was last edited (its root's ``subtree_edited_on``), from the root alone."""
+    course = _course_root(course_key, store)
+    return _utc(getattr(course, "subtree_edited_on", None) or getattr(course, "edited_on", None))
 
 
 def read_modulestore(course_key: Any, *, store: Any = None) -> Course:

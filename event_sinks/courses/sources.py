@@ -53,8 +53,12 @@ class CourseSource:
 class ModulestoreSource(CourseSource):
     """edx-platform's modulestore, published branch (inside the LMS/CMS; ``store`` for stand-ins)."""
 
-    def __init__(self, store: Any = None) -> None:
+    def __init__(self, store: Any = None, *, course_index: bool | None = None) -> None:
+        """``store``: the platform's modulestore when None. ``course_index``: whether the platform's
+        course index table answers for this store (:mod:`.course_index`); by default only for the
+        platform's own store, which keeps it -- a stand-in store passed in opts in."""
         self.store = store
+        self.course_index = store is None if course_index is None else course_index
 
     def keys(self) -> Iterator[str]:
         """Every course of the store, each followed by its CCX runs (where the platform has CCX on)."""
@@ -72,10 +76,34 @@ class ModulestoreSource(CourseSource):
         return read_modulestore(course_key, store=self.store)
 
     def version(self, course_key: str) -> str:
-        """The published structure id from the course root alone (``depth=0``): no full read."""
+        """The published structure id: from the course index (one query), else the course root (``depth=0``)."""
+        from .course_index import published_version
         from .modulestore import read_version
 
-        return read_version(course_key, store=self.store)
+        indexed = published_version(course_key) if self.course_index else None
+        return indexed or read_version(course_key, store=self.store)
+
+    def keys_since(self, since: datetime) -> Iterator[str]:
+        """Courses whose index was edited at or after ``since`` (one query), and their CCX runs.
+
+        Without the index (an older platform), each course's root is read for its edit time.
+        """
+        from .ccx import all_ccx_keys
+        from .course_index import keys_edited_since
+        from .modulestore import read_edited_on
+
+        edited = keys_edited_since(since) if self.course_index else None
+        if edited is None:
+            edited = (key for key in self._courses() if (read_edited_on(key, store=self.store) or since) >= since)
+        runs = all_ccx_keys()
+        for key in edited:
+            yield key
+            yield from runs.get(key, ())
+
+    def _courses(self) -> Iterator[str]:
+        from .modulestore import list_course_keys
+
+        return iter(list_course_keys(store=self.store))
 
 
 class OlxSource(CourseSource):

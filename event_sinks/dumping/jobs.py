@@ -135,10 +135,17 @@ def dump_together(
     ``raise_errors``).
     """
     resolved = [get_sink(s) if isinstance(s, str) else s for s in sinks]
-    keys = list(keys)
+    summaries = [DumpSummary() for _ in resolved]
     with jobs_of(resolved):
-        return [dump(sink, keys, delete=delete, skip_unchanged=skip_unchanged, raise_errors=raise_errors)
-                for sink in resolved]
+        # Key by key, every sink: a shared read keeps only the course read last, so sink by sink
+        # would read each course again for the second sink.
+        for key in keys:
+            for sink, summary in zip(resolved, summaries, strict=True):
+                dump(sink, [key], delete=delete, skip_unchanged=skip_unchanged, raise_errors=raise_errors,
+                     on_result=summary.add, keep_results=False)
+    for summary in summaries:
+        summary.finished = time.monotonic()
+    return summaries
 
 
 @contextmanager

@@ -164,12 +164,14 @@ class _Runtime:
     already in memory after ``get_course(depth=None)`` (``cache_items``), so no query is made per block.
     """
 
-    __slots__ = ("structure", "read_cost", "published")
+    __slots__ = ("structure", "read_cost", "course_key", "published")
 
-    def __init__(self, structure: CourseStructure, read_cost: float = 0.0):
+    def __init__(self, structure: CourseStructure, read_cost: float = 0.0, course_key: Any = None):
         self.structure = structure
         self.read_cost = read_cost
-        self.published = structure.course_key.for_branch(ModuleStoreEnum.BranchName.published)
+        #: the key the blocks are served under: the structure's, or a CCX run's (see get_course)
+        self.course_key = structure.course_key if course_key is None else course_key
+        self.published = self.course_key.for_branch(ModuleStoreEnum.BranchName.published)
 
     def load(self, usage_key: Any, block_key: BlockKey, for_parent: StandInBlock | None) -> Any:
         data = self.structure.blocks.get(block_key)
@@ -187,7 +189,7 @@ class _Runtime:
     def root(self) -> Any:
         """The course root, built now (an ErrorBlock if it fails to load, as in split)."""
         key = self.structure.root
-        return self.load(self.structure.course_key.make_usage_key(key.type, key.id), key, None)
+        return self.load(self.course_key.make_usage_key(key.type, key.id), key, None)
 
     def inherited_above(self, key: BlockKey) -> tuple[tuple[Any, ...], str | None]:
         """For a block loaded without its parent: the nearest value set above it for each inherited
@@ -335,7 +337,7 @@ class StandInBlock:
         if key is None:
             return None
         if key == structure.root:
-            return structure.course_key.make_usage_key(key.type, key.id)
+            return self.runtime.course_key.make_usage_key(key.type, key.id)
         return self.runtime.published.make_usage_key(key.type, key.id)
 
     @property
@@ -527,7 +529,13 @@ class StandInModuleStore:
         """
         self._published()
         self.reads.append((str(course_key), depth, threading.current_thread().name))
-        structure = self._courses.get(course_key.for_branch(None))
+        key = course_key.for_branch(None)
+        if getattr(key, "ccx", None) is not None:
+            # A CCX run: the LMS's CCXModulestoreWrapper (lms/djangoapps/ccx/modulestore.py) reads its
+            # master course and serves every block under the run's keys (ccx-block-v1:...).
+            structure = self._courses.get(key.to_course_locator())
+            return None if structure is None else _Runtime(structure, self.read_cost, course_key=key).root()
+        structure = self._courses.get(key)
         return None if structure is None else _Runtime(structure, self.read_cost).root()
 
     def full_reads(self, course_key: str | None = None) -> int:
@@ -547,12 +555,14 @@ class StandInModuleStore:
         if content:
             raise NotImplementedError("the stand-in store does not model content-scoped fields")
         self._published()
-        structure = self.structure(course_locator)
+        served = _course_key(course_locator)
+        ccx = getattr(served, "ccx", None) is not None  # CCXModulestoreWrapper: the master's items, the run's keys
+        structure = self.structure(served.to_course_locator() if ccx else served)
         wanted = dict(qualifiers or {})
         block_type = wanted.pop("category", wanted.pop("block_type", None))
         names = wanted.pop("name", None)
         wanted.update(settings or {})
-        runtime = _Runtime(structure, self.read_cost)
+        runtime = _Runtime(structure, self.read_cost, course_key=served if ccx else None)
         found = []
         for key, data in structure.blocks.items():
             if block_type is not None and data.block_type != block_type:
@@ -563,8 +573,8 @@ class StandInModuleStore:
                 continue
             if not include_orphans and key.type not in DETACHED_BLOCK_TYPES and not _has_path_to_root(structure, key):
                 continue
-            usage = (structure.course_key if key == structure.root else runtime.published).make_usage_key(key.type,
-                                                                                                          key.id)
+            usage = (runtime.course_key if key == structure.root else runtime.published).make_usage_key(key.type,
+                                                                                                        key.id)
             found.append(runtime.load(usage, key, None))
         return found
 
