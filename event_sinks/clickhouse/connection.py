@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from ..conf import Settings, get_settings
-from ..core.schema import Schema
+from ..core.schema import Schema, Table
 from ..errors import ConfigurationError, EngineError
 from . import diagnostics
 from .ddl import Renderer
@@ -49,7 +49,7 @@ class Connection:
         self.capabilities = Capabilities()
         self._client: Any = None
         self._lock = threading.Lock()
-        self._schemas_applied: set[str] = set()
+        self._schemas_applied: set[object] = set()  # statements run, and ("columns", table) checked
 
     def __repr__(self) -> str:
         return f"<Connection {self.target.masked} database={self.target.database}>"
@@ -211,12 +211,44 @@ class Connection:
     # -- schema --------------------------------------------------------------------------------------
 
     def apply_schema(self, schema: Schema, *, force: bool = False) -> list[str]:
-        """Create the database, tables and views of ``schema`` (idempotent); returns the statements."""
-        statements = [self.renderer.create_database(), *self.renderer.statements(schema)]
-        todo = [s for s in statements if force or s not in self._schemas_applied]
-        for statement in todo:
-            self.command(statement)
-            self._schemas_applied.add(statement)
+        """Create the database, tables and views of ``schema`` (idempotent); returns the statements.
+
+        A table made by an older version lacks the columns added since: they are added (with their
+        type's default for the rows already there) before the views, which may read them.
+        """
+        renderer = self.renderer
+        tables = [renderer.create_database(), *(renderer.create_table(t) for t in schema.tables)]
+        views = [renderer.create_view(v) for v in schema.views]
+        self._run_once(tables, force)
+        added = []
+        for table in schema.tables:
+            if force or ("columns", table) not in self._schemas_applied:
+                added += self._add_missing_columns(table)
+                self._schemas_applied.add(("columns", table))
+        self._run_once(views, force)
+        return tables + added + views
+
+    def _run_once(self, statements: list[str], force: bool) -> None:
+        for statement in statements:
+            if force or statement not in self._schemas_applied:
+                self.command(statement)
+                self._schemas_applied.add(statement)
+
+    def _add_missing_columns(self, table: Table) -> list[str]:
+        """ALTER statements run to give an existing ``table`` the columns it lacks, in declaration order."""
+        present = {row[0] for row in self.query(
+            "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String}",
+            {"db": self.database, "t": table.name})}
+        statements = []
+        previous = None
+        for column in table.columns:
+            if column.name not in present:
+                statement = self.renderer.add_column(table, column, after=previous)
+                self.command(statement)
+                log.info("event_sinks: added column %s (%s) to %s.%s, made by an earlier version",
+                         column.name, column.type, self.database, table.name)
+                statements.append(statement)
+            previous = column.name
         return statements
 
 _connections: dict[tuple, Connection] = {}

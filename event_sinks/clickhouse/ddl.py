@@ -10,7 +10,7 @@ import re
 
 import attrs
 
-from ..core.schema import Schema, Table, View, identifier, quote
+from ..core.schema import Column, Schema, Table, View, identifier, quote
 from ..errors import UnsafeIdentifierError
 
 
@@ -51,6 +51,12 @@ class Renderer:
             f"CREATE TABLE IF NOT EXISTS {self.qualified(table.name)}{self.on_cluster} (\n    {columns}\n)\n"
             f"ENGINE = {self.engine(table)}\nORDER BY ({order}){comment}"
         )
+
+    def add_column(self, table: Table, column: Column, *, after: str | None) -> str:
+        """The ALTER that adds ``column`` to an existing ``table`` (after ``after``, else first)."""
+        place = f" AFTER {quote(after)}" if after else " FIRST"
+        return (f"ALTER TABLE {self.qualified(table.name)}{self.on_cluster} "
+                f"ADD COLUMN IF NOT EXISTS {quote(column.name)} {column.type}{place}")
 
     def create_view(self, view: View) -> str:
         select = view.select.replace("{db}", quote(self.database))
