@@ -9,12 +9,16 @@ from another machine or container.
 
 from __future__ import annotations
 
+import itertools
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from ..clickhouse import Connection
 from ..core.schema import Column, Schema, Table
+from ..core.sink import Sink
 from ..core.visibility import CURRENT_VIEW, DATETIME
+from . import ledger
 
 RUNS = Table(
     "event_sinks_runs",
@@ -75,3 +79,27 @@ def keys_done_since(connection: Connection, sink: str, since: datetime) -> set[s
         {"sink": sink, "since": since},
     )
     return {r[0] for r in rows}
+
+
+def current_keys_snapshot(connection: Connection, sink: str) -> set[str]:
+    """The keys of ``sink`` with a current (non-tombstone) dump, read from the ledger page by page.
+
+    Empty when there is no ledger yet (a dry run creates none). Take it before listing the source.
+    """
+    return set(ledger.current_keys(connection, sink)) if ledger.exists(connection) else set()
+
+
+def unlisted_keys(sink: Sink, current: Iterable[str], listed: Iterable[str], keep: Iterable[str] = ()) -> list[str]:
+    """The keys of ``current`` that ``listed`` (the source's listing) and ``keep`` do not name, sorted.
+
+    The ledger holds keys as :meth:`Sink.normalize_key` made them, so each listed key counts both as
+    given and normalized; a listed key the sink cannot normalize still protects its raw text.
+    """
+    named: set[str] = set()
+    for raw in itertools.chain(listed, keep):
+        named.add(raw)
+        try:
+            named.add(sink.normalize_key(raw))
+        except Exception:  # a malformed listed key names no ledger key but its own text
+            continue
+    return sorted(key for key in current if key not in named)

@@ -1,4 +1,4 @@
-"""The ledger, written and read: the insert that commits a dump, and the versions of current dumps.
+"""The ledger, written and read: the insert that commits a dump, the versions and keys of current dumps.
 
 Its tables and views are declared in :mod:`event_sinks.core.visibility`; this module is the only
 code that writes the ledger (ADR 0001: one small insert per dump is the commit).
@@ -7,7 +7,7 @@ code that writes the ledger (ADR 0001: one small insert per dump is the commit).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 
 from ..clickhouse import Connection
@@ -40,3 +40,35 @@ def current_versions(connection: Connection, sink: str, keys: Iterable[str] | No
         sql += " AND key IN {keys:Array(String)}"
         params["keys"] = list(keys)
     return dict(connection.query(sql, params))
+
+
+#: Keys per query of :func:`current_keys`: a page of the ledger, however many keys a sink has.
+KEYS_PAGE = 10_000
+
+
+def exists(connection: Connection) -> bool:
+    """Whether the ledger's current-dumps view exists (a dry run never creates it)."""
+    view = connection.renderer.qualified(visibility.CURRENT_VIEW)
+    return bool(connection.query(f"EXISTS TABLE {view}")[0][0])
+
+
+def current_keys(connection: Connection, sink: str, *, page: int = KEYS_PAGE) -> Iterator[str]:
+    """Every key of ``sink`` whose latest complete dump is not a tombstone, in key order.
+
+    Read a page of ``page`` keys per query (the next page starts after the last key seen), so a sink
+    with millions of keys is never one result in memory nor one query per key.
+    """
+    view = connection.renderer.qualified(visibility.CURRENT_VIEW)
+    after: str | None = None  # the first page starts at the smallest key, even an empty one
+    while True:
+        sql = (
+            f"SELECT key FROM {view} WHERE sink = {{sink:String}} AND NOT deleted"  # noqa: S608 - only validated identifiers
+            + ("" if after is None else " AND key > {after:String}")
+            + " ORDER BY key LIMIT {page:UInt64}"
+        )
+        rows = connection.query(sql, {"sink": sink, "after": after or "", "page": page})
+        for (key,) in rows:
+            yield key
+        if len(rows) < page:
+            return
+        after = rows[-1][0]

@@ -292,3 +292,240 @@ def test_schema_list_show_query(embedded):
     assert "blocks" in out and "21" in out and "(1 row)" in out
     with pytest.raises(CommandError, match="readonly|Cannot execute query in readonly mode"):
         run("sink_query", "DROP TABLE course_outline_dumps")
+
+
+# -- dump_sink --all --reconcile -----------------------------------------------------------------------
+
+
+def current(sink):
+    """The keys of ``sink`` whose current dump is not a tombstone, from the ledger's view."""
+    engine = get_connection()
+    return [k for (k,) in engine.query(
+        f"SELECT key FROM `{engine.database}`.event_sinks_current_dumps WHERE sink = {{s:String}} AND NOT deleted "
+        "ORDER BY key", {"s": sink})]
+
+
+def runs():
+    """How many dump_sink runs started (with --resume in mind: a refused command must start none)."""
+    engine = get_connection()
+    return engine.query(f"SELECT uniqExact(run_id) FROM `{engine.database}`.event_sinks_runs")[0][0]
+
+
+def _folder_of_links(tmp_path, exports):
+    """A folder of exports (symlinks to them), so a test can take one away as a deletion would."""
+    folder = tmp_path / "olx"
+    folder.mkdir()
+    for export in exports:
+        (folder / export.name).symlink_to(export, target_is_directory=True)
+    return folder
+
+
+def test_reconcile_tombstones_the_courses_the_source_no_longer_lists(embedded, shared_courses, tmp_path):
+    from event_sinks.courses.sources import OlxSource
+
+    exports = sorted(p for p in shared_courses.iterdir() if p.is_dir())
+    folder = _folder_of_links(tmp_path, exports)
+    olx = ["--olx", str(folder)]
+    run("dump_sink", "course_outline", "--all", *olx)
+    everything = current("course_outline")
+    assert len(everything) == len(exports) == 7
+    removed = exports[2]
+    (removed_key,) = OlxSource([removed]).keys()
+    (folder / removed.name).unlink()  # the course is deleted in the source; no signal says so
+
+    out, _ = run("dump_sink", "course_outline", "--all", "--reconcile", *olx)
+    lines = out.splitlines()
+    assert lines[0] == "course_outline: reconcile: 1 keys tombstoned (no longer listed by the source), 0 failed"
+    assert "tombstoned course-v1" not in out  # the keys themselves only at verbosity 2
+    assert lines[1].startswith("course_outline: 0 dumped, 0 deleted, 6 skipped, 0 failed")  # and the --all dump
+    assert current("course_outline") == [k for k in everything if k != removed_key]
+    out, _ = run("sink_query", "SELECT DISTINCT course_key FROM course_outline ORDER BY course_key")
+    assert removed_key not in out and all(k in out for k in everything if k != removed_key)
+    assert dict(ledger("course_outline")) == {k: 2 if k == removed_key else 1 for k in everything}
+
+    # Once tombstoned, a key is not current any more: the next run has nothing to do.
+    out, _ = run("dump_sink", "course_outline", "--all", "--reconcile", *olx, verbosity=2)
+    assert "reconcile: 0 keys tombstoned" in out
+    # Another sink of the same courses keeps its own ledger: reconciled on its own run, at verbosity 2 by key.
+    run("dump_sink", "block_relationships", "--all", "--olx", str(shared_courses))
+    assert len(current("block_relationships")) == 7
+    out, _ = run("dump_sink", "block_relationships", "--all", "--reconcile", *olx, verbosity=2)
+    assert f"tombstoned {removed_key}\nblock_relationships: reconcile: 1 keys" in out
+    assert current("block_relationships") == current("course_outline")
+
+
+def test_reconcile_dry_run_lists_the_keys_and_writes_nothing(embedded, tmp_path):
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    a, b = _export(tmp_path, "a", "A101", start), _export(tmp_path, "b", "B101", start)
+    a_key, b_key = "course-v1:EventSinks+A101+2026", "course-v1:EventSinks+B101+2026"
+    run("dump_sink", "course_outline", "--all", "--olx", str(a), "--olx", str(b))
+    before = ledger("course_outline")
+    out, err = run("dump_sink", "course_outline", "--all", "--reconcile", "--dry-run", "--olx", str(a))
+    assert out == ""
+    assert f"would tombstone {b_key}\ncourse_outline: dry run, reconcile: 1 keys would be tombstoned" in err
+    assert "course_outline: dry run, 1 keys, 21 rows serialized, nothing written" in err
+    assert ledger("course_outline") == before and current("course_outline") == [a_key, b_key]
+    assert runs() == 1  # the first dump's, no other
+
+
+def test_reconcile_dry_run_before_any_dump_creates_nothing(embedded):
+    _, err = run("dump_sink", "course_outline", "--all", "--reconcile", "--dry-run", "--olx", str(DEMO))
+    assert "reconcile: 0 keys would be tombstoned (no longer listed by the source)" in err
+    engine = get_connection()
+    assert engine.query(f"EXISTS TABLE `{engine.database}`.event_sinks_dump_log") == [(0,)]
+
+
+def _empty_olx_folder(tmp_path):
+    """A folder of exports none of which can be read (so the source lists no course)."""
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "course1").mkdir()
+    (folder / "course1" / "course.xml").write_text("<not a course")
+    return folder
+
+
+def _empty_modulestore(tmp_path):
+    from event_sinks.courses.sources import ModulestoreSource
+    from event_sinks.testing.modulestore import StandInModuleStore
+
+    set_course_source(ModulestoreSource(StandInModuleStore()))
+    return []
+
+
+def _unreadable_olx(tmp_path):
+    return ["--olx", str(_empty_olx_folder(tmp_path))]
+
+
+@pytest.mark.parametrize("empty_source", [_empty_modulestore, _unreadable_olx], ids=["modulestore", "olx"])
+def test_reconcile_refuses_a_source_that_lists_nothing(embedded, tmp_path, empty_source):
+    run("dump_sink", "course_outline", "--all", "--olx", str(DEMO))
+    set_course_source(None)
+    args = empty_source(tmp_path)
+    error, out, _ = run_failing("dump_sink", "course_outline", "--all", "--reconcile", *args,
+                                match="the source lists no keys while the ledger holds 1 current keys")
+    assert "--allow-empty-source" in error and out == ""
+    assert ledger("course_outline") == [(DEMO_KEY, 1)] and current("course_outline") == [DEMO_KEY]
+    assert runs() == 1  # the first dump's: the refused one never started
+    # A dry run refuses the same way: it shows what the real run would do.
+    run_failing("dump_sink", "course_outline", "--all", "--reconcile", "--dry-run", *args,
+                match="the source lists no keys")
+
+    # Said explicitly, an empty source means every course is gone.
+    out, _ = run("dump_sink", "course_outline", "--all", "--reconcile", "--allow-empty-source", *args)
+    assert "reconcile: 1 keys tombstoned (no longer listed by the source)" in out
+    assert current("course_outline") == []
+
+
+def test_an_empty_source_with_an_empty_ledger_is_not_refused(embedded, words):
+    out, _ = run("dump_sink", "test_words", "--all", "--reconcile")
+    assert "test_words: reconcile: 0 keys" in out and "0 dumped, 0 deleted, 0 skipped, 0 failed" in out
+
+
+def test_reconcile_leaves_skipped_keys_and_normalizes_the_listing(embedded, words, monkeypatch):
+    sample_sink.SOURCE.update(a=["x"], b=["y"], c=["z"], d=["w"])
+    run("dump_sink", "test_words", "--all")
+    del sample_sink.SOURCE["b"], sample_sink.SOURCE["c"]
+    # A listing may hold keys in another spelling than the ledger's (normalize_key makes them the same).
+    monkeypatch.setattr(sample_sink.WordsSink, "keys", lambda self: ["A", "d"])
+    monkeypatch.setattr(sample_sink.WordsSink, "normalize_key", lambda self, key: key.lower())
+    out, _ = run("dump_sink", "test_words", "--all", "--reconcile", "--skip", "b", verbosity=2)
+    assert "tombstoned c\ntest_words: reconcile: 1 keys tombstoned (no longer listed by the source), 0 failed" in out
+    assert current("test_words") == ["a", "b", "d"]
+
+
+def test_reconcile_takes_the_ledger_before_listing(embedded, words, monkeypatch):
+    # A key created and dumped (by a publish elsewhere) while the listing runs is missing from the
+    # listing but not gone: it must not be tombstoned.
+    from event_sinks.dumping import dump
+
+    sample_sink.SOURCE.update(a=["x"])
+    run("dump_sink", "test_words", "--all")
+
+    def listing_while_a_key_is_created(self):
+        listed = sorted(sample_sink.SOURCE)
+        sample_sink.SOURCE["new"] = ["n"]
+        dump("test_words", ["new"])
+        return listed
+
+    monkeypatch.setattr(sample_sink.WordsSink, "keys", listing_while_a_key_is_created)
+    out, _ = run("dump_sink", "test_words", "--all", "--reconcile")
+    assert "reconcile: 0 keys" in out
+    assert current("test_words") == ["a", "new"]
+
+
+def test_reconcile_with_resume_compares_the_whole_listing(embedded, words):
+    sample_sink.SOURCE.update({f"doc{i}": ["w"] for i in range(6)})
+    original = sample_sink.WordsSink.serialize
+
+    def interrupt_at_doc3(self, key):
+        if key == "doc3":
+            raise KeyboardInterrupt
+        return original(self, key)
+
+    sample_sink.WordsSink.serialize = interrupt_at_doc3
+    try:
+        with pytest.raises(CommandError, match="interrupted after 3 of 6 keys"):
+            run("dump_sink", "test_words", "--all", "--force")
+    finally:
+        sample_sink.WordsSink.serialize = original
+    del sample_sink.SOURCE["doc1"]
+    out, err = run("dump_sink", "test_words", "--all", "--force", "--resume", "--reconcile", verbosity=2)
+    assert "2 keys already done, 3 to go" in err  # doc0 and doc2 done; doc1 gone from the source
+    assert "tombstoned doc1\ntest_words: reconcile: 1 keys" in out and "3 dumped" in out
+    assert current("test_words") == ["doc0", "doc2", "doc3", "doc4", "doc5"]  # done keys are not "gone"
+
+
+def test_reconcile_reports_a_failing_tombstone(embedded, words, monkeypatch):
+    from event_sinks.dumping.dumper import Dumper
+    from event_sinks.errors import EngineError
+
+    sample_sink.SOURCE.update(a=["x"], b=["y"])
+    run("dump_sink", "test_words", "--all")
+    del sample_sink.SOURCE["b"]
+
+    def refused(self, keys):
+        raise EngineError("the engine said no")
+
+    monkeypatch.setattr(Dumper, "delete_keys", refused)
+    _, out, _ = run_failing("dump_sink", "test_words", "--all", "--reconcile", match="1 of 2 keys failed")
+    assert "FAILED b: the engine said no\ntest_words: reconcile: 0 keys" in out and ", 1 failed" in out
+    assert current("test_words") == ["a", "b"]
+
+
+def test_reconcile_refuses_a_listing_that_fails(embedded, words, monkeypatch):
+    sample_sink.SOURCE.update(a=["x"])
+    run("dump_sink", "test_words", "--all")
+
+    def unreachable(self):
+        raise ConnectionError("modulestore unreachable")
+
+    monkeypatch.setattr(sample_sink.WordsSink, "keys", unreachable)
+    run_failing("dump_sink", "test_words", "--all", "--reconcile",
+                match="sink test_words could not list its keys: ConnectionError: modulestore unreachable")
+    assert current("test_words") == ["a"]
+
+
+def test_reconcile_refuses_a_sink_that_cannot_list_its_keys(embedded, words, monkeypatch):
+    from event_sinks.core.sink import Sink
+
+    monkeypatch.setattr(sample_sink.WordsSink, "keys", Sink.keys)
+    run_failing("dump_sink", "test_words", "--all", "--reconcile",
+                match="sink test_words cannot list its keys, so --reconcile cannot tell which are gone")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([DEMO_KEY, "--reconcile"], "--reconcile compares the sink's whole key listing .*not with explicit KEYs"),
+        ([DEMO_KEY, "--all", "--reconcile"], "--reconcile .*not with explicit KEYs"),
+        (["--reconcile"], "--reconcile compares the sink's whole key listing with the ledger: add --all"),
+        (["--all", "--reconcile", "--since", "2026-01-01"], "--since lists only the keys changed .*drop --since"),
+        (["--all", "--reconcile", "--limit", "2"], "--limit cuts the key listing short.*drop --limit"),
+        (["--all", "--allow-empty-source"], "--allow-empty-source only changes what --reconcile does"),
+    ],
+)
+def test_reconcile_refuses_options_it_cannot_work_with(embedded, args, message):
+    run("dump_sink", "course_outline", "--all", "--olx", str(DEMO))
+    before = ledger("course_outline")
+    run_failing("dump_sink", "course_outline", *args, "--olx", str(DEMO), match=message)
+    assert ledger("course_outline") == before and runs() == 1

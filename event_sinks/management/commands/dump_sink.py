@@ -5,6 +5,15 @@ Examples::
     manage.py dump_sink course_outline --all                 # backfill every course (skips unchanged)
     manage.py dump_sink course_outline course-v1:A+B+C --force
     manage.py dump_sink block_relationships --all --dry-run --format jsonl --limit 2
+    manage.py dump_sink course_outline --all --reconcile     # also tombstone courses the source lost
+    manage.py dump_sink course_outline --all --reconcile --dry-run  # list what it would tombstone
+
+``--reconcile`` is for deployments where deletions never reach the plugin (the Event Bus carries no
+course deletion): the keys the ledger holds as current but the source no longer lists are tombstoned
+through the same path as a deletion signal, before the ``--all`` dump runs. The ledger is read before
+the source is listed, so a key created meanwhile is never taken for a deleted one; a source that
+lists nothing is refused (``--allow-empty-source`` overrides), so an empty or unreachable modulestore
+or a wrong OLX folder cannot wipe the store.
 """
 
 from __future__ import annotations
@@ -14,14 +23,23 @@ import csv
 import json
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...dumping import Dumper, DumpResult, dump
-from ...dumping.backfills import finish_run, interrupted_run_start, keys_done_since, runs_schema, start_run
+from ...core.sink import Sink
+from ...dumping import Dumper, DumpResult, DumpSummary, dump
+from ...dumping.backfills import (
+    current_keys_snapshot,
+    finish_run,
+    interrupted_run_start,
+    keys_done_since,
+    runs_schema,
+    start_run,
+    unlisted_keys,
+)
 from ...errors import EventSinksError
 from ...registry import registry
 from ._common import add_olx_arguments, connection_or_error, install_olx_source, sink_or_error
@@ -29,7 +47,6 @@ from ._table import format_table
 
 if TYPE_CHECKING:
     from ...clickhouse import Connection
-    from ...core.sink import Sink
 
 
 def _datetime(text: str) -> datetime:
@@ -98,6 +115,11 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="read and serialize, write nothing")
         parser.add_argument("--format", choices=["table", "csv", "jsonl"],
                             help="with --dry-run: print the rows to stdout in this format")
+        parser.add_argument("--reconcile", action="store_true",
+                            help="with --all: first tombstone the keys with a current dump that the source no "
+                                 "longer lists (deletions no signal reported, as over the Event Bus)")
+        parser.add_argument("--allow-empty-source", action="store_true",
+                            help="with --reconcile: tombstone every current key even when the source lists none")
         add_olx_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -110,6 +132,11 @@ class Command(BaseCommand):
             raise CommandError(f"name a sink to dump; known sinks: {', '.join(registry.names())}")
         sink = sink_or_error(options["sink"])
         keys = options["keys"]
+        reconcile = options["reconcile"]
+        if reconcile:
+            self._check_reconcile(sink, keys, options)
+        elif options["allow_empty_source"]:
+            raise CommandError("--allow-empty-source only changes what --reconcile does: use it with --reconcile")
         if keys and options["all"]:
             raise CommandError("give either KEYs or --all, not both")
         if not keys and not options["all"]:
@@ -126,11 +153,33 @@ class Command(BaseCommand):
             raise CommandError(f"--batch-size must be 1 or more, found {options['batch_size']}")
         install_olx_source(options)
 
-        try:
-            selected = self._select_keys(sink, keys, options)
-        except EventSinksError as exc:
-            raise CommandError(str(exc)) from exc
+        gone: list[str] = []
+        if reconcile:
+            connection = connection_or_error()
+            try:
+                current = current_keys_snapshot(connection, sink.name)  # before the listing: see the module
+            except EventSinksError as exc:
+                raise CommandError(str(exc)) from exc
+            listing = self._list_keys(sink)
+            if not listing and current and not options["allow_empty_source"]:
+                raise CommandError(
+                    f"sink {sink.name}: the source lists no keys while the ledger holds {len(current)} current "
+                    "keys; refusing to tombstone them all (is the source empty or unreachable, or the OLX path "
+                    "wrong?). If every key is really gone, run again with --allow-empty-source"
+                )
+            gone = unlisted_keys(sink, current, listing, keep=options["skip"])
+            selected = self._select_keys(sink, keys, options, listing)
+        else:
+            try:
+                selected = self._select_keys(sink, keys, options)
+            except EventSinksError as exc:
+                raise CommandError(str(exc)) from exc
         if options["dry_run"]:
+            if reconcile:
+                for key in gone:
+                    self.stderr.write(f"would tombstone {key}")
+                self.stderr.write(f"{sink.name}: dry run, reconcile: {len(gone)} keys would be tombstoned "
+                                  "(no longer listed by the source)")
             return self._dry_run(sink, selected, options)
 
         connection = connection_or_error()
@@ -142,6 +191,7 @@ class Command(BaseCommand):
             run_id, _ = start_run(connection, sink.name)
         except EventSinksError as exc:
             raise CommandError(str(exc)) from exc
+        tombstones = self._tombstone(connection, sink, gone, options) if reconcile else None
 
         progress = Progress(getattr(self.stderr, "_out", sys.stderr), len(selected))
         try:
@@ -157,12 +207,59 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         finally:
             progress.close()
-        finish_run(connection, run_id, sink.name, str(summary))
+        reconciled = "" if tombstones is None else f"; reconcile: {tombstones.count('deleted')} tombstoned"
+        finish_run(connection, run_id, sink.name, str(summary) + reconciled)
         for failure in summary.failed:
             self.stdout.write(f"FAILED {failure.key}: {failure.error}")
         self.stdout.write(f"{sink.name}: {summary}")
-        if summary.failed:
-            raise CommandError(f"{len(summary.failed)} of {summary.total} keys failed (listed above)")
+        failed = len(summary.failed) + (len(tombstones.failed) if tombstones is not None else 0)
+        if failed:
+            total = summary.total + (tombstones.total if tombstones is not None else 0)
+            raise CommandError(f"{failed} of {total} keys failed (listed above)")
+
+    def _check_reconcile(self, sink: Sink, keys: list[str], options: Mapping[str, Any]) -> None:
+        """Refuse the options --reconcile cannot work with: it needs the sink's whole listing."""
+        if keys:
+            raise CommandError("--reconcile compares the sink's whole key listing with the ledger: "
+                               "use it with --all, not with explicit KEYs")
+        if not options["all"]:
+            raise CommandError("--reconcile compares the sink's whole key listing with the ledger: add --all")
+        if options["since"] is not None:
+            raise CommandError("--since lists only the keys changed since a date, and --reconcile would tombstone "
+                               "the others: drop --since (or run it separately)")
+        if options["limit"] is not None:
+            raise CommandError("--limit cuts the key listing short, and --reconcile would tombstone the keys "
+                               "left out: drop --limit")
+        if type(sink).keys is Sink.keys:
+            raise CommandError(f"sink {sink.name} cannot list its keys, so --reconcile cannot tell which are gone: "
+                               "drop --reconcile")
+
+    def _list_keys(self, sink: Sink) -> list[str]:
+        """The sink's whole key listing (for --reconcile), or a CommandError saying why it failed."""
+        try:
+            return list(sink.keys())
+        except Exception as exc:
+            raise CommandError(f"sink {sink.name} could not list its keys: {type(exc).__name__}: {exc}") from exc
+
+    def _tombstone(
+        self, connection: Connection, sink: Sink, gone: list[str], options: Mapping[str, Any]
+    ) -> DumpSummary:
+        """Tombstone the keys the source no longer lists (the path a deletion signal takes) and say so."""
+        try:
+            summary = dump(sink, gone, delete=True, connection=connection)
+        except KeyboardInterrupt:
+            raise CommandError("interrupted while tombstoning the keys the source no longer lists; run the same "
+                               "command again to finish") from None
+        except EventSinksError as exc:
+            raise CommandError(str(exc)) from exc
+        for result in summary.results:
+            if result.status == "failed":
+                self.stdout.write(f"FAILED {result.key}: {result.error}")
+            elif options["verbosity"] >= 2:
+                self.stdout.write(f"tombstoned {result.key}")
+        self.stdout.write(f"{sink.name}: reconcile: {summary.count('deleted')} keys tombstoned (no longer listed "
+                          f"by the source), {len(summary.failed)} failed")
+        return summary
 
     def _resume(self, connection: Connection, sink: Sink, selected: list[str]) -> list[str]:
         started = interrupted_run_start(connection, sink.name)
@@ -177,13 +274,17 @@ class Command(BaseCommand):
         )
         return remaining
 
-    def _select_keys(self, sink: Sink, keys: list[str], options: Mapping[str, Any]) -> list[str]:
+    def _select_keys(self, sink: Sink, keys: list[str], options: Mapping[str, Any],
+                     listing: list[str] | None = None) -> list[str]:
         skip = set(options["skip"])
         chosen: list[str] = []
-        if options["since"] is not None:
-            source = sink.keys_since(options["since"])
-            if source is None:
+        if listing is not None:
+            source: Iterable[str] = listing
+        elif options["since"] is not None:
+            changed = sink.keys_since(options["since"])
+            if changed is None:
                 raise CommandError(f"sink {sink.name} cannot list keys changed since a date: drop --since")
+            source = changed
         else:
             source = sink.keys() if options["all"] else keys
         for raw in source:
