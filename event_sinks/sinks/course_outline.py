@@ -44,6 +44,12 @@ class OutlineRow:
     hide_from_toc: bool = column("Bool")
     edited_on: datetime | None = column(DT)
     detached: bool = column("Bool")
+    # Denormalized at write time (the walk knows them), so labelling a block needs no join:
+    course_name: str = column("String")
+    section_location: str = column("String")  # "" above the sections' level
+    section_title: str = column("String")
+    subsection_location: str = column("String")
+    subsection_title: str = column("String")
 
 
 class CourseOutlineSink(CourseSink):
@@ -52,6 +58,7 @@ class CourseOutlineSink(CourseSink):
     name = "course_outline"
     row_type = OutlineRow
     order_by = ("order_in_course",)
+    revision = 2  # 2: the course name and the section/subsection titles and locations on every row
 
     def batches(self, course: Course, batch_size: int) -> Iterator[ColumnBatch]:
         """The outline in column batches: one list per field, org and course key as constants.
@@ -62,28 +69,35 @@ class CourseOutlineSink(CourseSink):
         with ordinals 0.
         """
         org, course_key = Constant(course.org), Constant(course.course_key)
+        course_name = Constant(course.display_name or course.course_key)
         blocks = course.blocks()
         section = subsection = unit = 0  # ordinals of the current ancestors
+        section_at = section_name = subsection_at = subsection_name = ""  # and their locations and titles
         order = 0
         while True:
             location, block_type, display_name, parent, depth_col = [], [], [], [], []
             section_col, subsection_col, unit_col, graded, fmt = [], [], [], [], []
             start, due, staff_only, hide, edited_on, detached = [], [], [], [], [], []
+            section_loc, section_title, subsection_loc, subsection_title = [], [], [], []
             n = 0
             for block in islice(blocks, batch_size):
                 depth = block.depth
+                name = block.display_name
+                title = name if name is not None else block.block_id.replace("_", " ")
                 if depth == 1:
                     section, subsection, unit = block.position + 1, 0, 0
+                    section_at, section_name, subsection_at, subsection_name = block.usage_key, title, "", ""
                 elif depth == 2:
                     subsection, unit = block.position + 1, 0
+                    subsection_at, subsection_name = block.usage_key, title
                 elif depth == 3:
                     unit = block.position + 1 if block.block_type == "vertical" else 0
                 elif depth == 0:
                     section = subsection = unit = 0
-                name = block.display_name
+                    section_at = section_name = subsection_at = subsection_name = ""
                 location.append(block.usage_key)
                 block_type.append(block.block_type)
-                display_name.append(name if name is not None else block.block_id.replace("_", " "))
+                display_name.append(title)
                 parent.append(block.parent)
                 depth_col.append(depth)
                 section_col.append(section)
@@ -97,13 +111,18 @@ class CourseOutlineSink(CourseSink):
                 hide.append(block.hide_from_toc)
                 edited_on.append(block.edited_on)
                 detached.append(block.detached)
+                section_loc.append(section_at)
+                section_title.append(section_name)
+                subsection_loc.append(subsection_at)
+                subsection_title.append(subsection_name)
                 n += 1
             if not n:
                 return
             yield ColumnBatch(n, [
                 org, course_key, location, block_type, display_name, parent, depth_col,
                 list(range(order, order + n)), section_col, subsection_col, unit_col, graded, fmt,
-                start, due, staff_only, hide, edited_on, detached,
+                start, due, staff_only, hide, edited_on, detached, course_name, section_loc, section_title,
+                subsection_loc, subsection_title,
             ])
             order += n
 
@@ -112,23 +131,13 @@ class CourseOutlineSink(CourseSink):
         return (
             View(
                 "course_blocks",
-                "SELECT b.org AS org, b.course_key AS course_key, c.display_name AS course_name,\n"  # noqa: S608 - only validated identifiers
-                "    b.location AS location, b.block_type AS block_type, b.display_name AS display_name,\n"
-                "    concat(toString(b.section_ordinal), ':', toString(b.subsection_ordinal), ':',\n"
-                "           toString(b.unit_ordinal), ' - ', b.display_name) AS label,\n"
-                "    s.display_name AS section_title, ss.display_name AS subsection_title,\n"
-                "    b.section_ordinal AS section_ordinal, b.subsection_ordinal AS subsection_ordinal,\n"
-                "    b.unit_ordinal AS unit_ordinal, b.order_in_course AS order_in_course, b.depth AS depth,\n"
-                "    b.graded AS graded, b.visible_to_staff_only AS visible_to_staff_only, b.dumped_at AS dumped_at\n"
-                f"FROM {o} AS b\n"
-                f"LEFT JOIN (SELECT course_key, display_name FROM {o} WHERE depth = 0 AND NOT detached) AS c\n"
-                "    ON c.course_key = b.course_key\n"
-                f"LEFT JOIN (SELECT course_key, section_ordinal, display_name FROM {o} WHERE depth = 1) AS s\n"
-                "    ON s.course_key = b.course_key AND s.section_ordinal = b.section_ordinal\n"
-                f"LEFT JOIN (SELECT course_key, section_ordinal, subsection_ordinal, display_name FROM {o}\n"
-                "           WHERE depth = 2) AS ss\n"
-                "    ON ss.course_key = b.course_key AND ss.section_ordinal = b.section_ordinal\n"
-                "    AND ss.subsection_ordinal = b.subsection_ordinal",
+                "SELECT org, course_key, course_name, location, block_type, display_name,\n"  # noqa: S608 - only validated identifiers
+                "    concat(toString(section_ordinal), ':', toString(subsection_ordinal), ':',\n"
+                "           toString(unit_ordinal), ' - ', display_name) AS label,\n"
+                "    section_title, subsection_title, section_location, subsection_location,\n"
+                "    section_ordinal, subsection_ordinal, unit_ordinal, order_in_course, depth,\n"
+                "    graded, visible_to_staff_only, detached, dumped_at\n"
+                f"FROM {o}",
                 comment="every current block with its course name, section and subsection titles and label",
             ),
         )

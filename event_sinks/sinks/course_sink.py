@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from opaque_keys import InvalidKeyError as OpaqueInvalidKeyError
 from opaque_keys.edx.keys import CourseKey
@@ -53,6 +53,10 @@ class CourseSink(Sink, abstract=True):
 
     key_field = "course_key"
     triggers = COURSE_TRIGGERS
+    #: Bump when the rows of an unchanged course change (a new column): its version then differs
+    #: from the ledger's, so every course dumped under an older revision is dumped again by the next
+    #: publish or ``dump_sink --all``, instead of being skipped as unchanged.
+    revision: ClassVar[int] = 1
 
     def normalize_key(self, key: str) -> str:
         """The course key without branch or version: what tracking events and the published branch use.
@@ -100,12 +104,16 @@ class CourseSink(Sink, abstract=True):
         a dump is never labelled with a version newer than the rows it writes.
         """
         shared = shared_course(key)
-        return shared.source_version if shared is not None else get_course_source().version(key)
+        return self._revised(shared.source_version if shared is not None else get_course_source().version(key))
 
     def read_version(self, key: str, announced: str) -> str:
         """The version of the course read for the rows (the cheap version may be older)."""
         shared = shared_course(key)
-        return shared.source_version if shared is not None else announced
+        return self._revised(shared.source_version) if shared is not None else announced
+
+    def _revised(self, version: str) -> str:
+        """The course's version as this sink stores it: with the sink's revision when above 1."""
+        return version if self.revision == 1 or not version else f"{version}+r{self.revision}"
 
     def serialize(self, key: str) -> Iterator[tuple]:
         return self.rows(self.course(key))

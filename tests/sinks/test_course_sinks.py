@@ -78,6 +78,23 @@ def test_demo_course_outline_in_the_views(olx):
         "WHERE display_name = 'How long is the Nile?'"
     )
     assert titles == [("Event Sinks Demo: Rivers of the World", "Great Rivers", "The Nile")]
+    # the section and subsection of every block, by location too: written with the rows, no join
+    places = q("SELECT b.section_location = s.location AND s.depth = 1, b.subsection_location = ss.location "
+               "FROM {db}.course_blocks AS b JOIN {db}.course_blocks AS s ON s.location = b.section_location "
+               "JOIN {db}.course_blocks AS ss ON ss.location = b.subsection_location WHERE b.depth >= 2")
+    assert places and all(a and b for a, b in places)
+    assert "JOIN" not in get_sink("course_outline").views()[0].select  # readers' labels cost no join
+
+
+def test_an_unchanged_course_dumped_by_an_older_revision_of_the_sink_is_dumped_again(olx, monkeypatch):
+    olx(DEMO)
+    outline = get_sink("course_outline")
+    monkeypatch.setattr(type(outline), "revision", 1)  # as 0.1 dumped it (no titles on the rows)
+    assert dump(outline, [DEMO_KEY], skip_unchanged=True).count("dumped") == 1
+    assert dump(outline, [DEMO_KEY], skip_unchanged=True).count("skipped") == 1
+    monkeypatch.undo()
+    assert dump(outline, [DEMO_KEY], skip_unchanged=True).count("dumped") == 1  # the rows changed: dumped again
+    assert dump(outline, [DEMO_KEY], skip_unchanged=True).count("skipped") == 1
 
 
 def test_videos_with_event_counts_including_unwatched(olx):
