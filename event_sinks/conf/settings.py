@@ -280,13 +280,17 @@ def get_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
     """
     given = _django_settings()
     raw = dict(given) if isinstance(given, Mapping) else given
+    from_env = False
     if isinstance(raw, dict):
         if os.environ.get("EVENT_SINKS_DSN"):
             raw["DSN"] = os.environ["EVENT_SINKS_DSN"]
+            from_env = "DSN" not in (overrides or {})
         raw.update(overrides or {})
     found = problems(raw)
     if found:
-        raise ConfigurationError("; ".join(message for _key, message in found))
+        raise ConfigurationError("; ".join(
+            ENV_DSN + message[len("EVENT_SINKS['DSN']"):] if key == "DSN" and from_env else message
+            for key, message in found))
     values = {field.name: field.metadata["check"](raw[key]) if key in raw else _default(field)
               for key, field in FIELDS.items()}
     if values["dsn"] is None:
@@ -296,6 +300,8 @@ def get_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
     return Settings(**values)
 
 
+#: How a bad DSN taken from the environment is named (it overrides EVENT_SINKS['DSN']).
+ENV_DSN = "EVENT_SINKS_DSN (the environment variable, which overrides EVENT_SINKS['DSN'])"
 #: Why nothing is dumped when no engine is configured (inside the LMS/CMS with no DSN).
 NO_ENGINE = (
     "no ClickHouse is configured: EVENT_SINKS['DSN'] is not set, and inside the LMS/CMS the embedded engine "

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from ...core.sink import Sink
 from ...dumping import Dumper, DumpResult, DumpSummary, dump
@@ -42,7 +42,7 @@ from ...dumping.backfills import (
 )
 from ...errors import EventSinksError
 from ...registry import registry
-from ._common import add_olx_arguments, connection_or_error, install_olx_source, sink_or_error
+from ._common import SinkCommand, add_olx_arguments, connection_or_error, install_olx_source, sink_or_error
 from ._table import format_table
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ class Progress:
             self.stream.write("\n")
 
 
-class Command(BaseCommand):
+class Command(SinkCommand):
     """Dump keys of one sink: explicit keys, or --all from the sink's own key listing."""
 
     help = "Dump a sink's rows to ClickHouse for the given keys, or --all (backfill, repair, dry run)."

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
-
 from ...conf import NO_ENGINE, get_settings, mask_dsn
 from ...registry import registry
+from ._common import SinkCommand
 
 
-class Command(BaseCommand):
+class Command(SinkCommand):
     """List the sinks this process knows, and the plugins that failed to load."""
 
     help = "List registered sinks: name, view and table, triggers, enabled state, distribution."

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from ...clickhouse import Connection
 from ...errors import EventSinksError
 from ...registry import get_sink
-from ._common import connection_or_error
+from ._common import SinkCommand, connection_or_error
 
 
 def outline_lines(connection: Connection, course_key: str) -> list[str]:
@@ -31,7 +31,7 @@ def outline_lines(connection: Connection, course_key: str) -> list[str]:
     return lines
 
 
-class Command(BaseCommand):
+class Command(SinkCommand):
     """Print the current outline of one course, read back from ClickHouse."""
 
     help = "Print a course's current outline (from the course_blocks view) as an indented tree."

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from ...errors import EventSinksError
-from ._common import connection_or_error
+from ._common import SinkCommand, connection_or_error
 from ._table import format_table
 
 
-class Command(BaseCommand):
+class Command(SinkCommand):
     """Run one SELECT against the configured engine (its database is the default)."""
 
     help = "Run a read-only SQL query on the sinks' database and print the rows."

@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from ...core.visibility import ledger_schema
 from ...errors import EventSinksError
 from ...registry import registry
-from ._common import connection_or_error, sink_or_error
+from ._common import SinkCommand, connection_or_error, sink_or_error
 
 
-class Command(BaseCommand):
+class Command(SinkCommand):
     """Print (default) or apply the tables and views of the given sinks (all when none given)."""
 
     help = "Print the ClickHouse DDL of sinks (tables and views), or apply it with --apply."
