@@ -219,3 +219,37 @@ def test_ctrl_c_is_a_command_error(settings, monkeypatch):
 
     monkeypatch.setattr(registry, "names", interrupted)
     assert run_refused("list_sinks", []) == "list_sinks: interrupted"
+
+
+# -- a data directory that cannot be one --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", sorted(set(COMMANDS) - {"list_sinks"}))
+@pytest.mark.parametrize(("setting", "where", "problem"), [
+    ("DATA_DIR", "file", "is not a directory"),
+    ("DATA_DIR", "under-file", "cannot be created: Not a directory"),
+    ("DSN", "file", "is not a directory"),
+])
+def test_a_data_directory_that_cannot_be_one_is_named_with_its_setting(
+    settings, tmp_path, command, setting, where, problem
+):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    path = a_file if where == "file" else a_file / "data"
+    value = str(path) if setting == "DATA_DIR" else f"chdb://{path}"
+    settings.EVENT_SINKS = {"DISPATCH": "sync", setting: value}
+    args = [*COMMANDS[command], "--olx", str(REPO / "event_sinks" / "demo" / "course")] \
+        if command == "dump_sink" else COMMANDS[command]
+    assert run_refused(command, args) == (
+        f"EVENT_SINKS[{setting!r}]: the embedded engine's data directory {path} {problem}")
+
+
+def test_native_stack_frames_are_left_out_of_messages():
+    from event_sinks.management.commands._common import without_stack_frames
+
+    chdb = ("the embedded ClickHouse engine could not start: Code: 36. DB::Exception: Error initializing: \n\n"
+            "0. arrow::acero::TableSinkNodeConsumer::Finish() (.cold) @ 0x0000000000030434\n"
+            "1. ? @ 0x000000002061bd19\n3. ")
+    assert without_stack_frames(chdb) == ("the embedded ClickHouse engine could not start: Code: 36. "
+                                          "DB::Exception: Error initializing:")
+    assert without_stack_frames("1. a list\n2. of steps") == "1. a list\n2. of steps"

@@ -8,6 +8,8 @@ Every command derives from :class:`SinkCommand`, so whatever goes wrong reaches 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -32,10 +34,13 @@ class SinkCommand(BaseCommand):
     def execute(self, *args: Any, **options: Any) -> Any:
         try:
             return super().execute(*args, **options)
-        except CommandError:
-            raise
+        except CommandError as exc:
+            message = without_stack_frames(str(exc))
+            if message == str(exc):
+                raise
+            raise CommandError(message, returncode=exc.returncode) from exc
         except EventSinksError as exc:
-            raise CommandError(str(exc)) from exc
+            raise CommandError(without_stack_frames(str(exc))) from exc
         except KeyboardInterrupt:
             raise CommandError(f"{self.command_name}: interrupted") from None
         except Exception as exc:
@@ -48,6 +53,17 @@ class SinkCommand(BaseCommand):
     def command_name(self) -> str:
         """The command's name, as typed (``dump_sink``)."""
         return type(self).__module__.rpartition(".")[2]
+
+
+#: A frame of the native stack trace chDB appends to some errors ("3. ? @ 0x000000000e89dddf"), or its cut end.
+_STACK_FRAME = re.compile(r"^\s*\d+\.(\s.*@ 0x[0-9a-fA-F]+)?\s*$")
+
+
+def without_stack_frames(message: str) -> str:
+    """``message`` without the engine's native stack frames: they say nothing to the user of a command."""
+    lines = message.splitlines()
+    kept = [line for line in lines if not _STACK_FRAME.match(line)]
+    return message if len(kept) == len(lines) else "\n".join(kept).strip()
 
 
 def sink_or_error(name: str) -> Sink:
@@ -84,8 +100,43 @@ def install_olx_source(options: Mapping[str, Any]) -> None:
 
 
 def connection_or_error() -> Connection:
-    """The process's connection, or a CommandError saying what is wrong with the settings."""
+    """The process's connection, or a CommandError saying what is wrong with the settings.
+
+    For the embedded engine the data directory is made (or found) first, so a path that cannot be
+    one is refused naming the setting it came from, instead of chDB's start-up error.
+    """
     try:
-        return get_connection()
+        connection = get_connection()
     except EventSinksError as exc:
         raise CommandError(str(exc)) from exc
+    target = connection.target
+    if target.embedded and target.path and target.path != ":memory:":
+        problem = data_dir_problem(target.path)
+        if problem:
+            raise CommandError(f"{data_dir_setting()}: the embedded engine's data directory {target.path} {problem}")
+    return connection
+
+
+def data_dir_problem(path: str) -> str | None:
+    """Why ``path`` cannot be the embedded engine's data directory (it is created when missing), or None."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except FileExistsError:
+        return "is not a directory"
+    except OSError as exc:
+        return f"cannot be created: {exc.strerror or exc}"
+    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        return "is not readable and writable by this user"
+    return None
+
+
+def data_dir_setting() -> str:
+    """Which setting chose the embedded engine's data directory (the DSN's path, or DATA_DIR)."""
+    from django.conf import settings
+
+    if os.environ.get("EVENT_SINKS_DSN"):
+        return "EVENT_SINKS_DSN"
+    given = getattr(settings, "EVENT_SINKS", None) if settings.configured else None
+    if isinstance(given, Mapping) and given.get("DSN"):
+        return "EVENT_SINKS['DSN']"
+    return "EVENT_SINKS['DATA_DIR']"
