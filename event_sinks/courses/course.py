@@ -7,6 +7,7 @@ author pre-order, so a sink can stream a course of any size in memory proportion
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
@@ -15,6 +16,20 @@ import attrs
 #: Open edX's start date for blocks whose start is set nowhere up the tree
 #: (``xmodule.course_metadata_utils.DEFAULT_START_DATE``): "not yet scheduled".
 DEFAULT_START_DATE = datetime(2030, 1, 1, tzinfo=UTC)
+
+#: A UTF-16 surrogate on its own: not a character, so not encodable as UTF-8 (JSON's ``"\ud800"``
+#: escapes decode to one). Text holding one cannot be stored; the readers replace each by U+FFFD.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate (cheap for ASCII text, the usual case)."""
+    return not text.isascii() and LONE_SURROGATE.search(text) is not None
+
+
+def replace_lone_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD, the replacement character."""
+    return LONE_SURROGATE.sub("\ufffd", text)
 
 
 @attrs.define(slots=True)

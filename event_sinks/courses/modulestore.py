@@ -24,10 +24,24 @@ What is read, and why:
   the key tracking events carry -- with the type and id of that key, no name, no children, no edit
   time and its parent's inherited settings (what the runtime gives a block that sets none); a
   warning names it. A course root that fails to load is a CourseReadError.
+* Each block is read once. Corrupt structures exist in the field: a block listed by two parents (a
+  DAG; split keeps one block that both ``children`` lists name, and the LMS's block structures visit
+  it once) is placed under the first parent the walk reaches that lists it -- parents in author
+  pre-order -- and left out of the other parents' children, with a warning naming the block and both
+  parents; a child that is its parent or one of its ancestors (a cycle, which once made a walk insert
+  forever) is a CourseReadError naming the course and the block. The walk also stops with a
+  CourseReadError past the limits of :mod:`.limits`: blocks nested deeper than ``MAX_DEPTH``, more
+  than ``MAX_BLOCKS`` blocks, more than ``MAX_CHILDREN`` children of one block. Memory: the blocks
+  placed so far, a slot per block keyed by the ids the loaded structure holds already and one key
+  string per container (about 75 bytes per block), on top of the walk's O(depth x siblings).
+* Split computes the root's ``subtree_edited_on`` by recursion; in a structure with a cycle that
+  raises RecursionError, and the root's own ``edited_on`` is used instead (with a warning).
+* Text that cannot be stored (a ``display_name`` or ``format`` holding lone surrogates) has each
+  surrogate replaced by U+FFFD, with a warning naming the block.
 * Detached blocks (``DETACHED_XBLOCK_TYPES``: static tabs, about and course-info pages) are in the
   course but not in its tree: read with ``get_items(course_key, qualifiers={"category": type})``
   together with the course, emitted after the tree with ``detached=True``, no parent, depth 0 and
-  position 0, by type and id.
+  position 0, by type and id (one also listed in the tree is read there, once).
 * Keys: equal to ``str(block.location.for_branch(None))`` (no branch, no version), built as the
   course's ``block-v1:ORG+COURSE+RUN+type@`` prefix + the usage key's ``block_type`` + ``+block@`` +
   ``block_id``: one string concatenation per block instead of a locator copy (~15 us).
@@ -55,7 +69,8 @@ from opaque_keys import InvalidKeyError as OpaqueInvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
 from ..errors import InvalidKeyError
-from .course import UTC, Block, Course
+from . import limits
+from .course import LONE_SURROGATE, UTC, Block, Course, has_lone_surrogate, replace_lone_surrogates
 from .errors import CourseReadError
 
 log = logging.getLogger(__name__)
@@ -139,14 +154,29 @@ def _key_prefix(key: CourseKey) -> str | None:
     return None
 
 
+def _edited(course: Any) -> datetime | None:
+    """The course root's ``subtree_edited_on``, else its ``edited_on``.
+
+    Split computes ``subtree_edited_on`` by recursion over the structure, so a structure with a cycle
+    raises RecursionError there: the root's own edit time is taken instead, with a warning.
+    """
+    try:
+        value = getattr(course, "subtree_edited_on", None)
+    except RecursionError:
+        log.warning("event_sinks: course %s: the store cannot compute its subtree edit time (RecursionError: "
+                    "its structure holds a cycle); using the course root's own edit time",
+                    course.location.course_key)
+        value = None
+    return value or getattr(course, "edited_on", None)
+
+
 def _version(course: Any) -> str:
     version = getattr(course, "course_version", None)
     if version:
         return str(version)
-    for name in ("subtree_edited_on", "edited_on"):
-        value = _utc(getattr(course, name, None))
-        if value is not None:
-            return value.isoformat()
+    value = _utc(_edited(course))
+    if value is not None:
+        return value.isoformat()
     log.warning("event_sinks: course %s has no structure version or edit time; it will always be dumped",
                 course.location)
     return "unversioned:" + uuid.uuid4().hex
@@ -176,8 +206,7 @@ def read_version(course_key: Any, *, store: Any = None) -> str:
 
 def read_edited_on(course_key: Any, *, store: Any = None) -> datetime | None:
     """When the published course was last edited (its root's ``subtree_edited_on``), from the root alone."""
-    course = _course_root(course_key, store)
-    return _utc(getattr(course, "subtree_edited_on", None) or getattr(course, "edited_on", None))
+    return _utc(_edited(_course_root(course_key, store)))
 
 
 def read_modulestore(course_key: Any, *, store: Any = None) -> Course:
@@ -202,10 +231,12 @@ def read_modulestore(course_key: Any, *, store: Any = None) -> Course:
     course_locator = location.course_key.for_branch(None)
     prefix = _key_prefix(course_locator)
     display_name = getattr(course, "display_name", None)
-    edited = getattr(course, "subtree_edited_on", None) or getattr(course, "edited_on", None)
+    if isinstance(display_name, str) and has_lone_surrogate(display_name):
+        display_name = _text(display_name, "display_name", str(course_locator))
+    edited = _edited(course)
 
     def blocks() -> Iterator[Block]:
-        return _walk(course, prefix, detached)
+        return _walk(course, prefix, detached, str(course_locator))
 
     return Course(
         course_key=str(course_locator),
@@ -217,9 +248,36 @@ def read_modulestore(course_key: Any, *, store: Any = None) -> Course:
     )
 
 
-def _walk(course: Any, prefix: str | None, detached: list[Any]) -> Iterator[Block]:
+def _text(value: str, field: str, key: str) -> str:
+    """A text field holding lone surrogates, which cannot be stored: each replaced by U+FFFD, with a warning."""
+    log.warning("event_sinks: the %s of block %s holds lone surrogates (not text, not encodable as UTF-8); "
+                "each is replaced by U+FFFD", field, key)
+    return replace_lone_surrogates(value)
+
+
+def _reached_again(course_key: str, parent: str, child: str, first: str | None, path: list[str]) -> None:
+    """A child already placed in the walk (under ``first``): a cycle (it is ``parent`` or an ancestor)
+    is a CourseReadError; a block with a second parent (a DAG) stays where it was placed, with a warning."""
+    if child in path:
+        raise CourseReadError(
+            f"course {course_key}: block {parent} lists {child}, "
+            f"{'itself' if child == parent else 'one of its ancestors'}, as a child: the course structure "
+            f"holds a cycle; the walk stopped at {parent}")
+    if first == parent:
+        log.warning("event_sinks: course %s: block %s lists %s more than once; it is read once, at its first "
+                    "place", course_key, parent, child)
+    else:
+        log.warning("event_sinks: course %s: block %s lists %s, which %s lists too (a block with two parents); "
+                    "it is read once, under %s", course_key, parent, child, first, first)
+
+
+def _walk(course: Any, prefix: str | None, detached: list[Any], course_key: str) -> Iterator[Block]:
     """Pre-order walk of a loaded course, then its detached blocks; each key is made once, from the
     usage key its parent holds, when the parent is visited.
+
+    Each block is read once: a child is placed under the first parent the walk reaches that lists it
+    (parents in author pre-order), and the other parents' lists leave it out (see :func:`_reached_again`).
+    The walk stops with a CourseReadError at a cycle and past :mod:`.limits` (depth, blocks, children).
 
     The hot loop of a dump: the settings are read as plain attributes (what every XBlock has), with
     ``getattr`` defaults only for a block that lacks one.
@@ -231,26 +289,59 @@ def _walk(course: Any, prefix: str | None, detached: list[Any]) -> Iterator[Bloc
         def key_of(usage: Any) -> str:
             return f"{prefix}{usage.block_type}+block@{usage.block_id}"
 
+    max_depth, max_blocks, max_children = limits.MAX_DEPTH, limits.MAX_BLOCKS, limits.MAX_CHILDREN
     root = course.location
+    root_key = key_of(root)
+    # Every block placed so far, by type and id -> the key of the parent it is placed under (None: the
+    # root, detached blocks). By id, not key: the ids are the strings the loaded structure holds already,
+    # so the set costs its slots (and one key per container), not a key string per block.
+    placed: dict[str, dict[str, str | None]] = {root.block_type: {root.block_id: None}}
+    path: list[str] = []  # the keys from the root down to the block being visited, by depth
     # (block, the usage key its parent holds, its key, parent Block, depth, position)
-    stack: list[tuple[Any, Any, str, Block | None, int, int]] = [(course, root, key_of(root), None, 0, 0)]
+    stack: list[tuple[Any, Any, str, Block | None, int, int]] = [(course, root, root_key, None, 0, 0)]
     pop = stack.pop
     push = stack.append
     utc = UTC
     empty = _EMPTY
     make = Block
+    surrogate = LONE_SURROGATE.search
+    count = 0
     while stack:
         block, usage, key, parent, depth, position = pop()
+        count += 1
+        if count > max_blocks:
+            raise CourseReadError(f"course {course_key} has more than {max_blocks} blocks; the walk stopped at {key}")
+        del path[depth:]
+        path.append(key)
         if block.has_children:
+            children = block.children
+            if children and depth >= max_depth:
+                raise CourseReadError(f"course {course_key}: blocks nested deeper than {max_depth} levels below the "
+                                      f"course root; the walk stopped at {key}, at depth {depth}")
             get_child = block.get_child
-            kids = []
-            usages = []
-            for child in block.children:
+            kids: list[Any] = []
+            usages: list[Any] = []
+            keys: list[str] = []
+            for child in children:
+                kid_key = key_of(child)
+                child_id = child.block_id
+                ids = placed.get(child.block_type)
+                if ids is None:
+                    ids = placed[child.block_type] = {}
+                elif child_id in ids:
+                    _reached_again(course_key, key, kid_key, ids[child_id], path)
+                    continue
                 kid = get_child(child)
-                if kid is not None:
-                    kids.append(kid)
-                    usages.append(child)
-            kid_keys = tuple([key_of(child) for child in usages])
+                if kid is None:
+                    continue
+                if len(kids) == max_children:
+                    raise CourseReadError(f"course {course_key}: block {key} has more than {max_children} children "
+                                          "(the outline numbers them in UInt16 ordinals); the walk stopped there")
+                ids[child_id] = key
+                kids.append(kid)
+                usages.append(child)
+                keys.append(kid_key)
+            kid_keys = tuple(keys)
             release = getattr(block, "clear_child_cache", None)
             if release is not None:
                 release()  # the children are on the stack now: let the cache go
@@ -284,6 +375,10 @@ def _walk(course: Any, prefix: str | None, detached: list[Any]) -> Iterator[Bloc
             staff_only = getattr(block, "visible_to_staff_only", False)
             hide = getattr(block, "hide_from_toc", False)
             edited_on = getattr(block, "edited_on", None)
+        if display_name.__class__ is str and not display_name.isascii() and surrogate(display_name):
+            display_name = _text(display_name, "display_name", key)
+        if fmt.__class__ is str and not fmt.isascii() and surrogate(fmt):
+            fmt = _text(fmt, "format", key)
         if start is not None and start.tzinfo is not utc:
             start = _utc(start)
         if due is not None and due.tzinfo is not utc:
@@ -306,9 +401,22 @@ def _walk(course: Any, prefix: str | None, detached: list[Any]) -> Iterator[Bloc
             log.warning("event_sinks: a detached block of course %s failed to load in the modulestore; "
                         "it is left out: %s", course.location.course_key, getattr(block, "error_msg", None))
             continue
+        key = key_of(location)
+        ids = placed.setdefault(location.block_type, {})
+        if location.block_id in ids:
+            log.warning("event_sinks: course %s: detached block %s is in the course tree too (under %s); it is "
+                        "read once, there", course_key, key, ids[location.block_id])
+            continue
+        count += 1
+        if count > max_blocks:
+            raise CourseReadError(f"course {course_key} has more than {max_blocks} blocks; the walk stopped at {key}")
+        ids[location.block_id] = None
         edited_on = _utc(getattr(block, "edited_on", None))
+        name = getattr(block, "display_name", None)
+        if isinstance(name, str) and has_lone_surrogate(name):
+            name = _text(name, "display_name", key)
         yield make(
-            key_of(location), location.block_type, location.block_id, getattr(block, "display_name", None), None,
+            key, location.block_type, location.block_id, name, None,
             empty, 0, 0, bool(getattr(block, "graded", False)), getattr(block, "format", None),
             _utc(getattr(block, "start", None)), _utc(getattr(block, "due", None)),
             bool(getattr(block, "visible_to_staff_only", False)), bool(getattr(block, "hide_from_toc", False)),

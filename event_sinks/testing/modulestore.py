@@ -9,7 +9,9 @@ Open edX. Fields come out as the runtime resolves them: class default display na
 (with the ``library_content`` exception), an ErrorBlock for a block that fails to load, detached
 blocks found through ``get_items``; ``read_cost`` models the real store's time per loaded block.
 Like split, the course root's location has no branch while its descendants' carry the published one.
-Each behaviour says which platform source it models.
+Corrupt structures found in the field can be built too: ``add_child`` lists a block under a second
+parent (a DAG) or under one of its descendants (a cycle). Each behaviour says which platform source it
+models.
 """
 
 from __future__ import annotations
@@ -125,17 +127,37 @@ class CourseStructure:
         self._parents = None
         return key
 
+    def link(self, parent: BlockKey, child: BlockKey) -> None:
+        """List a block already in the structure as a child of ``parent`` too, last among its children.
+
+        What corrupt structures in the field hold: a block listed by two parents (a DAG; split keeps one
+        block, which each parent's ``children`` names), or by one of its own descendants (a cycle).
+        Studio never makes either; an import of OLX that reuses a definition, a bad migration or a
+        hand-edited structure document does.
+        """
+        if parent not in self.blocks or child not in self.blocks:
+            raise ValueError(f"{parent} and {child} must both be in the structure of {self.course_key}")
+        self.blocks[parent].fields.setdefault("children", []).append(child)
+        self._parents = None
+
     def parent_of(self, key: BlockKey) -> BlockKey | None:
-        """The block whose children hold ``key`` (split_mongo/caching_descriptor_system.py ``_parent_map``)."""
+        """The block whose children hold ``key``; of several, the least by (type, id), as split.py
+        ``get_parent_location`` picks it (it also drops parents with no path to the root)."""
         if self._parents is None:
-            self._parents = {child: parent for parent, data in self.blocks.items()
-                             for child in data.fields.get("children", ())}
+            parents: dict[BlockKey, BlockKey] = {}
+            for parent, data in self.blocks.items():
+                for child in data.fields.get("children", ()):
+                    known = parents.get(child)
+                    if known is None or parent < known:
+                        parents[child] = parent
+            self._parents = parents
         return self._parents.get(key)
 
     def subtree_edited_on(self, key: BlockKey) -> datetime | None:
         """The latest edit in ``key``'s subtree, computed once and kept in the block's edit info.
 
-        As split computes it: caching_descriptor_system.py ``_compute_subtree_edited_internal``.
+        As split computes it: caching_descriptor_system.py ``_compute_subtree_edited_internal``, by
+        recursion, so a structure with a cycle raises RecursionError here as it does in split.
         """
         data = self.blocks[key]
         if data.subtree_edited_on is None:
@@ -197,7 +219,9 @@ class _Runtime:
         chain: list[BlockData] = []
         parent = self.structure.parent_of(key) if key != self.structure.root else None
         parent_type = None if parent is None else parent.type
-        while parent is not None:
+        seen = {key}
+        while parent is not None and parent not in seen:  # a cycle ends the way up (split would loop)
+            seen.add(parent)
             chain.append(self.structure.blocks[parent])
             parent = self.structure.parent_of(parent) if parent != self.structure.root else None
         values = tuple(next((d.fields[name] for d in chain if name in d.fields), _UNSET) for name in _INHERITED)
@@ -490,6 +514,19 @@ class StandInModuleStore:
             parent_key = BlockKey(usage.block_type, usage.block_id)
         structure.add(block_type, block_id, parent_key, fields, defaults=defaults, edited_on=edited_on)
         return structure.course_key.make_usage_key(block_type, block_id)
+
+    def add_child(self, course_key: Any, parent: Any, child: Any) -> None:
+        """List a block of the course as a child of ``parent`` too (usage keys or their text): a DAG
+        when the block has a parent already, a cycle when it is ``parent`` or one of its ancestors.
+
+        See :meth:`CourseStructure.link`: corrupt structures in the field hold both.
+        """
+        structure = self.structure(course_key)
+        keys = []
+        for value in (parent, child):
+            usage = UsageKey.from_string(value) if isinstance(value, str) else value
+            keys.append(BlockKey(usage.block_type, usage.block_id))
+        structure.link(keys[0], keys[1])
 
     def fail_to_load(self, usage_key: Any, error: str = "stand-in: this block fails to load") -> None:
         """Make the block fail to load from now on: it comes back as an ErrorBlock."""
