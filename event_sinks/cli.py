@@ -18,7 +18,7 @@ COMMANDS = ("dump_sink", "sink_schema", "list_sinks", "show_course", "sink_query
 DEMO_COURSE = Path(__file__).resolve().parent / "demo" / "course"
 DEMO_KEY = "course-v1:EventSinks+Demo101+2026"
 
-USAGE = """usage: event-sinks [--dsn DSN] COMMAND [ARGS ...]
+USAGE = """usage: event-sinks [--dsn DSN] COMMAND [ARGS ...]   (--dsn may also follow the command)
 
 commands:
   demo                      dump the bundled sample course into the engine and show it
@@ -29,25 +29,70 @@ commands:
   query "SQL"               an ad-hoc read
 
 engine: --dsn, or EVENT_SINKS_DSN (chdb:///path or http(s)://user:password@host:port/database);
-default: the embedded engine in ./event_sinks_data
+--dsn wins over EVENT_SINKS_DSN; default: the embedded engine in ./event_sinks_data
 """
 
 
-def configure(dsn: str | None) -> None:
-    """Django settings for the command line: the app, no database, the engine from --dsn/env."""
+#: How the engine was chosen, for messages about it (the Django setting ``EVENT_SINKS_DSN_GIVEN_AS``).
+DEFAULT_ENGINE = "the default engine (./event_sinks_data; --dsn chooses another)"
+
+
+def configure(dsn: str | None, given_as: str | None = None) -> None:
+    """Django settings for the command line: the app, no database, the engine from --dsn/env.
+
+    An explicit ``dsn`` (--dsn) wins over the environment's ``EVENT_SINKS_DSN``, which the library
+    would otherwise apply over the settings, so it is taken out of this process's environment.
+    """
     import django
     from django.conf import settings
 
+    if dsn is not None:
+        os.environ.pop("EVENT_SINKS_DSN", None)
     if not settings.configured:
         settings.configure(
             INSTALLED_APPS=["event_sinks"],
             DATABASES={},
             USE_TZ=True,
             TIME_ZONE="UTC",
-            EVENT_SINKS={"DSN": dsn or os.environ.get("EVENT_SINKS_DSN"), "DISPATCH": "sync"},
+            EVENT_SINKS={"DSN": dsn or os.environ.get("EVENT_SINKS_DSN") or None, "DISPATCH": "sync"},
+            EVENT_SINKS_DSN_GIVEN_AS=given_as or DEFAULT_ENGINE,
             LOGGING_CONFIG=None,
         )
         django.setup()
+
+
+def take_dsn(argv: list[str]) -> tuple[str | None, list[str]]:
+    """``--dsn DSN`` / ``--dsn=DSN`` taken out of ``argv``, before or after the command's name.
+
+    Raises ValueError with the message to show when it is given twice or without a value.
+    """
+    dsn: str | None = None
+    rest: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word == "--dsn" or word.startswith("--dsn="):
+            if dsn is not None:
+                raise ValueError("--dsn is given twice: give one engine")
+            value = word.partition("=")[2] if "=" in word else next(words, None)
+            if not value or (value.startswith("--") and "=" not in word):
+                raise ValueError("--dsn needs a value: --dsn chdb:///path/to/data or "
+                                 "--dsn http(s)://user:password@host:port/database")
+            dsn = value
+        else:
+            rest.append(word)
+    return dsn, rest
+
+
+def dsn_problem(dsn: str, given_as: str) -> str | None:
+    """What is wrong with ``dsn`` (said as coming from ``given_as``), or None when it parses."""
+    from .conf import parse_dsn
+    from .errors import ConfigurationError
+
+    try:
+        parse_dsn(dsn, "event_sinks", setting=given_as)
+    except ConfigurationError as exc:
+        return str(exc)
+    return None
 
 
 def demo(call_command: Callable[..., object]) -> None:
@@ -70,11 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    dsn = None
-    if argv[:1] == ["--dsn"] and len(argv) > 1:
-        dsn, argv = argv[1], argv[2:]
-    elif argv and argv[0].startswith("--dsn="):
-        dsn, argv = argv[0].split("=", 1)[1], argv[1:]
+    try:
+        dsn, argv = take_dsn(argv)
+    except ValueError as exc:
+        print(f"event-sinks: {exc}", file=sys.stderr)
+        return 2
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
@@ -82,8 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"event-sinks: unknown command {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
         return 2
+    given_as = "--dsn" if dsn is not None else "EVENT_SINKS_DSN" if os.environ.get("EVENT_SINKS_DSN") else None
+    if given_as is not None:
+        problem = dsn_problem(dsn if dsn is not None else os.environ["EVENT_SINKS_DSN"], given_as)
+        if problem:
+            print(f"event-sinks: {problem}", file=sys.stderr)
+            return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    configure(dsn)
+    configure(dsn, given_as)
     from django.core.management import call_command, execute_from_command_line
     from django.core.management.base import CommandError
 

@@ -89,8 +89,9 @@ def parse_dsn(dsn: str, default_database: str, *, setting: str = "EVENT_SINKS['D
     database = unquote(parts.path.strip("/")) or default_database
     try:
         identifier(database, "the DSN's database")
-    except UnsafeIdentifierError as exc:
-        raise problem(str(exc)) from None
+    except UnsafeIdentifierError:
+        raise problem(f"its database {database!r} (the /path) is not a plain identifier (letters, digits, "
+                      "underscore; not starting with a digit; at most 128 characters)") from None
     return Target(
         dsn, False, database, host=parts.hostname, port=port or (8443 if scheme == "https" else 8123),
         username=unquote(user) or "default", password=unquote(password), secure=scheme == "https",

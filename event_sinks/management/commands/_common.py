@@ -131,9 +131,16 @@ def data_dir_problem(path: str) -> str | None:
 
 
 def data_dir_setting() -> str:
-    """Which setting chose the embedded engine's data directory (the DSN's path, or DATA_DIR)."""
+    """Which setting chose the embedded engine's data directory (the DSN's path, or DATA_DIR).
+
+    The command line says how it chose the engine (--dsn, EVENT_SINKS_DSN or its default) in the
+    Django setting ``EVENT_SINKS_DSN_GIVEN_AS``.
+    """
     from django.conf import settings
 
+    given_as = getattr(settings, "EVENT_SINKS_DSN_GIVEN_AS", None) if settings.configured else None
+    if isinstance(given_as, str) and given_as:
+        return given_as
     if os.environ.get("EVENT_SINKS_DSN"):
         return "EVENT_SINKS_DSN"
     given = getattr(settings, "EVENT_SINKS", None) if settings.configured else None
