@@ -11,6 +11,7 @@ import argparse
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -84,19 +85,65 @@ def add_olx_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true", help="fail on a broken export instead of skipping parts")
 
 
-def install_olx_source(options: Mapping[str, Any]) -> None:
-    """Install the OLX course source when --olx was given."""
+def install_olx_source(options: Mapping[str, Any], *, allow_empty: bool = False) -> None:
+    """Install the OLX course source when --olx was given; refuse a path that holds no readable course.
+
+    Refused, naming the path: what is neither an export nor a folder of exports (a plain file,
+    ``/dev/null``, an empty folder), a ``.zip``, an export given on its own that cannot be read, and
+    -- unless ``allow_empty`` (``--reconcile`` has its own guard) -- exports none of which can be read.
+    """
     if not options.get("olx"):
         if options.get("course_key"):
             raise CommandError("--course-key needs --olx PATH")
         return
+    from ...courses.errors import CourseReadError
+    from ...courses.olx import is_export
     from ...courses.sources import OlxSource, set_course_source
 
+    paths = [Path(raw) for raw in options["olx"]]
+    for path in paths:
+        if path.suffix.lower() == ".zip" and path.is_file():
+            raise CommandError(f"--olx {path}: a .zip is not read (OLX exports are folders or .tar.gz/.tgz/.tar "
+                               "files, as Studio exports them): unzip it and give the folder")
+    strict = options.get("strict", False)
     try:
-        set_course_source(OlxSource(options["olx"], course_key=options.get("course_key"),
-                                    strict=options.get("strict", False)))
+        source = OlxSource(paths, course_key=options.get("course_key"), strict=strict)
+    except CourseReadError as exc:
+        raise CommandError(f"--olx: {exc.message}") from exc
     except EventSinksError as exc:
         raise CommandError(str(exc)) from exc
+    read = set(source.index().values())
+    for path in paths:
+        if is_export(path) and path not in read:
+            why = _unreadable(path, strict)
+            if why is not None:  # else it holds a course another --olx path holds too (warned about)
+                raise CommandError(f"--olx {path}: this export cannot be read: {why}")
+    if not read and not allow_empty:
+        exports = sum(1 for path in paths for _ in ([path] if is_export(path) else _exports_in(path)))
+        where = " ".join(str(p) for p in paths)
+        raise CommandError(f"--olx {where}: no course could be read ({exports} export{'s' if exports != 1 else ''}, "
+                           "each skipped: see the warnings above)")
+    set_course_source(source)
+
+
+def _unreadable(path: Path, strict: bool) -> str | None:
+    """Why the export ``path`` cannot be read, or None when it can."""
+    import tarfile
+
+    from ...courses.errors import CourseReadError
+    from ...courses.olx import read_olx
+
+    try:
+        read_olx(path, strict=strict)
+    except (CourseReadError, tarfile.TarError, OSError) as exc:
+        return str(exc)
+    return None
+
+
+def _exports_in(folder: Path) -> list[Path]:
+    from ...courses.olx import is_export
+
+    return [p for p in folder.iterdir() if is_export(p)]
 
 
 def connection_or_error() -> Connection:

@@ -151,7 +151,7 @@ class Command(SinkCommand):
             raise CommandError(f"--limit must be 0 or more, found {options['limit']}")
         if options["batch_size"] is not None and options["batch_size"] < 1:
             raise CommandError(f"--batch-size must be 1 or more, found {options['batch_size']}")
-        install_olx_source(options)
+        install_olx_source(options, allow_empty=reconcile)
 
         gone: list[str] = []
         if reconcile:
