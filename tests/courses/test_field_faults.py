@@ -24,10 +24,12 @@ from datetime import UTC, datetime
 import pytest
 from opaque_keys.edx.keys import CourseKey
 
-from event_sinks.courses import CourseReadError, limits
+from event_sinks.courses import CourseReadError, limits, read_olx
 from event_sinks.courses.modulestore import read_modulestore
 from event_sinks.testing.modulestore import CourseStructure, StandInModuleStore, synthetic_course
 
+from . import conftest
+from .conftest import write_tree
 from .test_modulestore import TINY, tiny_key, tiny_store
 
 EDITED = datetime(2026, 2, 1, tzinfo=UTC)
@@ -204,3 +206,155 @@ def test_a_child_listed_twice_by_one_parent_and_a_detached_block_in_the_tree_com
     assert keys.count(tiny_key("problem", "problem_1")) == 1 and keys.count(str(tab)) == 1
     placed = blocks[keys.index(str(tab))]
     assert (placed.parent, placed.detached) == (tiny_key("chapter", "ch"), False)
+
+
+# -- 2 (OLX). a block reached twice is one block; 3. small exports that point twice ---------------------------
+
+P = "block-v1:TinyX+Tiny+T1+type@"
+
+
+def olx_blocks(path, *, strict=False, most=5000):
+    return bounded(read_olx(path, strict=strict).blocks(), most)
+
+
+def test_two_pointers_to_one_file_are_one_block_under_the_first(make_course, caplog):
+    inline_seq = '<sequential display_name="Inline seq">'
+    path = make_course({
+        "vertical/v1.xml": '<vertical display_name="Unit one">\n  <problem url_name="p1"/>\n'
+                           '  <problem url_name="p1"/>\n'
+                           '  <video url_name="vid1" display_name="Inline video"/>\n</vertical>',
+        # a second pointer to the graded subsection, from the inline chapter
+        "course/T1.xml": conftest.TINY["course/T1.xml"].replace(inline_seq,
+                                                                '<sequential url_name="seq1"/>\n' + inline_seq),
+    })
+    with caplog.at_level(logging.WARNING, logger="event_sinks.courses.olx"):
+        blocks = olx_blocks(path)
+    assert_tree(blocks)
+    ids = [(b.block_type, b.block_id) for b in blocks]
+    assert ids.count(("problem", "p1")) == 1 and ids.count(("sequential", "seq1")) == 1
+    assert not any(i.startswith(("problem_p1_", "sequential_seq1_")) for _, i in ids)  # no made-up ids
+    by_id = {b.block_id: b for b in blocks}
+    assert by_id["v1"].children == (P + "problem+block@p1", P + "video+block@vid1")
+    assert by_id["seq1"].parent == P + "chapter+block@ch1"
+    assert "vertical/v1.xml:3" in caplog.text and "problem/p1.xml" in caplog.text
+    # a strict read gives the same blocks: Open edX imports such a course (one block at that location)
+    assert [b.usage_key for b in olx_blocks(path, strict=True)] == [b.usage_key for b in blocks]
+
+
+def test_an_olx_block_belongs_to_the_first_parent_the_walk_reaches_that_lists_it(make_course):
+    path = make_course({"sequential/seq1.xml": '<sequential display_name="S"><vertical url_name="v1"/>'
+                                               '<problem url_name="p1"/></sequential>'})
+    blocks = olx_blocks(path, strict=True)
+    assert_tree(blocks)
+    by_id = {b.block_id: b for b in blocks}
+    assert by_id["p1"].parent == P + "sequential+block@seq1" and by_id["p1"].position == 1
+    assert by_id["v1"].children == (P + "video+block@vid1",)
+
+
+def test_a_nested_inline_course_is_not_the_course_root(make_course):
+    path = make_course({"chapter/ch1.xml": '<chapter display_name="Chapter one"><sequential url_name="seq1"/>'
+                                           '<course url_name="course" display_name="Nested"><html display_name="N"/>'
+                                           '</course></chapter>'})
+    blocks = olx_blocks(path, strict=True)
+    assert_tree(blocks)
+    nested = [b for b in blocks if b.display_name == "Nested"]
+    assert len(nested) == 1 and nested[0].block_id.startswith("course_course_") and nested[0].depth == 2
+    assert [b.block_id for b in blocks if b.block_type == "course"][0] == "course"
+
+
+def pointing_twice(tmp_path, levels, attribute="url_name"):
+    """An export whose unit chain points twice to the next file, ``levels`` times: 2 ** levels paths."""
+    files = {
+        "course.xml": '<course url_name="T1" org="TinyX" course="Tiny"/>',
+        "course/T1.xml": '<course><chapter url_name="c"/></course>',
+        "chapter/c.xml": '<chapter><sequential url_name="s"/></chapter>',
+        "sequential/s.xml": '<sequential><vertical url_name="v0"/></sequential>',
+    }
+    for i in range(levels):
+        if attribute == "url_name":
+            pointer = f'<vertical url_name="v{i + 1}"/>'
+        else:
+            pointer = f'<vertical display_name="x" filename="v{i + 1}"/>'
+        files[f"vertical/v{i}.xml"] = f"<vertical>{pointer}{pointer}</vertical>"
+    files[f"vertical/v{levels}.xml"] = '<vertical><html display_name="end"/></vertical>'
+    return write_tree(tmp_path / f"twice-{attribute}", files)
+
+
+def test_files_that_point_twice_to_the_next_are_read_once_each(tmp_path, caplog):
+    path = pointing_twice(tmp_path, 23)  # before: 2 ** 24 units (16.8 M blocks)
+    with caplog.at_level(logging.WARNING, logger="event_sinks.courses.olx"):
+        blocks = olx_blocks(path)
+    assert_tree(blocks)
+    assert len(blocks) == 3 + 24 + 1  # course, chapter, subsection, v0 ... v23, and the html
+    assert caplog.text.count("points to a file read already") == 23
+
+
+def test_filename_attributes_naming_one_file_at_every_level_are_capped_per_file(tmp_path, caplog):
+    # filename= gives each use a block of its own (a definition read from a file), so each level
+    # doubles; every file may be parsed MAX_PARSES_PER_FILE times in one walk, then it is a problem.
+    path = pointing_twice(tmp_path, 20, attribute="filename")
+    with caplog.at_level(logging.WARNING, logger="event_sinks.courses.olx"):
+        blocks = olx_blocks(path, most=20 * 2 * limits.MAX_PARSES_PER_FILE)
+    assert_tree(blocks)
+    assert f"parsed more than {limits.MAX_PARSES_PER_FILE} times" in caplog.text
+    with pytest.raises(CourseReadError, match=f"parsed more than {limits.MAX_PARSES_PER_FILE} times") as info:
+        olx_blocks(path, strict=True, most=20 * 2 * limits.MAX_PARSES_PER_FILE)
+    assert info.value.path == "vertical/v20.xml"  # in pre-order, the deepest file is parsed most often
+
+
+def test_links_that_name_one_file_twice_at_every_level_read_in_linear_blocks(tmp_path):
+    # Two symbolic links to each file, each pointing to the two links of the next: 2 ** 15 paths
+    # before. Each pointer file (each name) is resolved once, so two blocks a level.
+    files = {"course.xml": '<course url_name="T1" org="TinyX" course="Tiny"/>',
+             "course/T1.xml": '<course><vertical url_name="a0"/></course>'}
+    root = write_tree(tmp_path / "links", files)
+    (root / "vertical").mkdir()
+    levels = 14
+    for i in range(levels):
+        (root / "vertical" / f"real{i}.xml").write_text(f'<vertical><vertical url_name="a{i + 1}"/>'
+                                                        f'<vertical url_name="b{i + 1}"/></vertical>')
+        for alias in "ab":
+            (root / "vertical" / f"{alias}{i}.xml").symlink_to(f"real{i}.xml")
+    for alias in "ab":
+        (root / "vertical" / f"{alias}{levels}.xml").write_text("<vertical/>")
+    blocks = olx_blocks(root)
+    assert_tree(blocks)
+    assert len(blocks) == 1 + 1 + 2 * levels  # a0, then a and b of every level below
+
+
+def test_links_that_name_one_file_many_ways_are_capped_per_file(tmp_path, caplog):
+    n = limits.MAX_PARSES_PER_FILE + 6
+    pointers = "".join(f'<vertical url_name="alias{i}"/>' for i in range(n))
+    root = write_tree(tmp_path / "aliases", {
+        "course.xml": '<course url_name="T1" org="TinyX" course="Tiny"/>',
+        "course/T1.xml": f"<course><chapter>{pointers}</chapter></course>",
+        "vertical/real.xml": '<vertical display_name="one file"/>',
+    })
+    for i in range(n):
+        (root / "vertical" / f"alias{i}.xml").symlink_to("real.xml")
+    with caplog.at_level(logging.WARNING, logger="event_sinks.courses.olx"):
+        blocks = olx_blocks(root)
+    assert sum(1 for b in blocks if b.display_name == "one file") == limits.MAX_PARSES_PER_FILE
+    assert caplog.text.count(f"parsed more than {limits.MAX_PARSES_PER_FILE} times") == 6
+    with pytest.raises(CourseReadError, match="parsed more than") as info:
+        olx_blocks(root, strict=True)
+    assert info.value.path == f"vertical/alias{limits.MAX_PARSES_PER_FILE}.xml"
+
+
+def test_olx_courses_over_the_blocks_cap_are_a_read_error_in_both_modes(tiny, monkeypatch):
+    assert len(olx_blocks(tiny)) == 10
+    monkeypatch.setattr(limits, "MAX_BLOCKS", 6)
+    for strict in (False, True):
+        read = []
+        with pytest.raises(CourseReadError, match="more than 6 blocks") as info:
+            for block in read_olx(tiny, strict=strict).blocks():
+                read.append(block)
+        # where it stopped: the 7th block, the inline chapter of the course file
+        assert len(read) == 6 and (info.value.path, info.value.line) == ("course/T1.xml", 3)
+        assert "Inline_chapter" in str(info.value)
+
+
+def test_the_olx_depth_cap_is_the_shared_one():
+    from event_sinks.courses.olx import DEFAULT_MAX_DEPTH
+
+    assert DEFAULT_MAX_DEPTH == limits.MAX_DEPTH

@@ -165,13 +165,24 @@ def test_inline_ids_follow_open_edx_names_then_a_stable_hash(make_course):
     assert [b.block_id for b in read_olx(path).blocks() if b.parent == P + "vertical+block@v1"] == ids
 
 
-def test_reused_pointer_gets_its_own_id(make_course, caplog):
+def test_a_reused_pointer_is_one_block(make_course, caplog):
+    # As Open edX imports it: one block at problem/p1 (the file is its one definition), in the unit once.
     unit = '<vertical><problem url_name="p1"/><problem url_name="p1"/></vertical>'
+    path = make_course({"vertical/v1.xml": unit})
+    with caplog.at_level(logging.WARNING, logger="event_sinks.courses.olx"):
+        blocks = by_id(read_olx(path))
+    assert [i for i, b in blocks.items() if b.block_type == "problem"] == ["p1"]
+    assert blocks["v1"].children == (P + "problem+block@p1",)
+    assert "points to a file read already" in caplog.text and "vertical/v1.xml:1" in caplog.text
+
+
+def test_a_pointer_whose_id_an_inline_definition_took_gets_its_own_id(make_course, caplog):
+    unit = '<vertical><problem url_name="p1" display_name="Inline one"/><problem url_name="p1"/></vertical>'
     path = make_course({"vertical/v1.xml": unit})
     with caplog.at_level(logging.WARNING, logger="event_sinks.courses.olx"):
         ids = [b.block_id for b in read_olx(path).blocks() if b.block_type == "problem"]
     assert ids[0] == "p1" and ids[1].startswith("problem_p1_") and len(set(ids)) == 2
-    assert "more than once" in caplog.text
+    assert "used by another definition" in caplog.text
 
 
 def test_filename_pointers_and_problem_backcompat(make_course):

@@ -51,7 +51,8 @@ class CourseReader:
         """The block's own settings: attributes, then policy.json over them; UNSET where not set."""
         attrs = item.attrs
         source = self.export.source
-        policy_id = self.run_name if item.tag == "course" else item.block_id
+        # the root's entry is "course/RUN"; a <course> nested in the tree has an id of its own (never "course")
+        policy_id = self.run_name if item.tag == "course" and item.block_id == "course" else item.block_id
         policy = self.policy.get(item.tag + "/" + policy_id) if self.policy else None
         if not isinstance(policy, dict):
             policy = None

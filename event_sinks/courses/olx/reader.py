@@ -22,6 +22,14 @@ platform. The walk follows Open edX's XML importer (``xmodule/modulestore/xml.py
   children; every other tag is a leaf whose content is never parsed (only its own attributes count).
   ``<wiki>``/``<textbook>`` in the course, ``<show>`` in a conditional, namespaced field elements and
   asides are not blocks. ``drafts/`` is never read.
+* Each block is read once. A pointer file is the one definition of its block, as in Open edX's import,
+  where every pointer to ``TYPE/URL_NAME.xml`` names the one location ``TYPE/URL_NAME``: a second
+  pointer to a file read already (one not on its own path: that is a cycle) is left out of its
+  parent's children, with a warning naming the block and both parents, in both modes. The block is
+  placed under the first parent the walk reaches that lists it, parents in author pre-order -- the
+  rule the modulestore reader applies to a block with two parents. Two inline definitions with one
+  url_name, or a ``<course>`` nested in the tree, are two blocks: the later one gets the fallback id
+  below (Open edX renames it too).
 
 Block ids of inline blocks without ``url_name`` follow Open edX's importer: ``slug``, else ``name`` or
 ``display_name`` made key-safe with ``BlockUsageLocator.clean`` -- so they equal the ids Open edX gives
@@ -44,6 +52,12 @@ inside the course walk surface while iterating ``blocks()``. XML is parsed with 
 expat: any DOCTYPE (and so any entity declaration) is refused, no external resource is ever loaded,
 files are read only from inside the export (no ``..``, absolute paths or symlinks leading outside), and
 file size and nesting depth are capped.
+
+Limits (:mod:`event_sinks.courses.limits`, shared with the modulestore reader): blocks nested deeper
+than ``max_depth`` (``MAX_DEPTH`` by default) are a problem; a file parsed more than
+``MAX_PARSES_PER_FILE`` times in one walk (``filename=`` attributes or links naming it) is a problem at
+each further reference; more than ``MAX_CHILDREN`` children of one block or more than ``MAX_BLOCKS``
+blocks stop the walk with a CourseReadError in both modes, naming the file and line where it stopped.
 """
 
 from __future__ import annotations

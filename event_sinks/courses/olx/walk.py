@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from .. import limits
 from ..course import DEFAULT_START_DATE, Block
+from ..errors import CourseReadError
 from .pointers import Item, Resolver
 from .tags import NO_SKIP, NOT_BLOCKS
 from .values import UNSET
@@ -13,11 +15,17 @@ from .values import UNSET
 _EMPTY: tuple[str, ...] = ()
 
 
-DEFAULT_MAX_DEPTH = 32
+#: ``read_olx``'s ``max_depth`` default: the depth cap both readers share.
+DEFAULT_MAX_DEPTH = limits.MAX_DEPTH
 
 
 class Walk(Resolver):
-    """One walk of a course (each ``blocks()`` call makes a new one): children resolved, blocks emitted."""
+    """One walk of a course (each ``blocks()`` call makes a new one): children resolved, blocks emitted.
+
+    Past ``max_depth`` a block's children are a problem (skipped when lenient); more than
+    ``MAX_CHILDREN`` children of one block, or more than ``MAX_BLOCKS`` blocks, stop the walk with a
+    CourseReadError in both modes: a partial outline would pass for the course.
+    """
 
     def children(self, item: Item, depth: int) -> list[Item]:
         resolved: list[Item] = []
@@ -27,6 +35,7 @@ class Walk(Resolver):
             self.problem(f"blocks nested deeper than {self.reader.max_depth} levels", item.file, None)
             return resolved
         skip = NOT_BLOCKS.get(item.tag, NO_SKIP)
+        max_children = limits.MAX_CHILDREN
         index = 0
         for node in item.nodes:
             tag = node.tag
@@ -35,12 +44,18 @@ class Walk(Resolver):
             child = self.resolve(node, item, index)
             index += 1
             if child is not None:
+                if len(resolved) == max_children:
+                    raise CourseReadError(f"<{item.tag}> {item.key} has more than {max_children} children (the "
+                                          "outline numbers them in UInt16 ordinals); the walk stopped there",
+                                          item.file, item.line)
                 resolved.append(child)
         return resolved
 
     def run(self, root: Item) -> Iterator[Block]:
         reader = self.reader
         settings = reader.settings
+        max_blocks = limits.MAX_BLOCKS
+        count = 0
         # (item, parent key, depth, position, inherited (graded, start, due, staff_only, hide_from_toc))
         stack: list[tuple[Item, str | None, int, int, tuple[Any, ...]]] = [
             (root, None, 0, 0, (False, DEFAULT_START_DATE, None, False, False))]
@@ -48,6 +63,10 @@ class Walk(Resolver):
         push = stack.append
         while stack:
             item, parent_key, depth, position, inherited = pop()
+            count += 1
+            if count > max_blocks:
+                raise CourseReadError(f"more than {max_blocks} blocks in the course; the walk stopped at {item.key}",
+                                      item.file, item.line)
             own = settings(item)
             display_name, fmt, graded, start, due, staff_only, hide = own
             if graded is UNSET:
