@@ -28,6 +28,7 @@ BAD = {
     "CELERY_MAX_RETRIES": (-1, "at least 0"),
     "COALESCE_SECONDS": (math.nan, "finite"),
     "OLX_PATHS": ("/one/path", "list of paths"),
+    "ASPECTS": ("on", "expected a dict"),
 }
 
 

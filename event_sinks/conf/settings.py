@@ -25,6 +25,9 @@ from .dsn import Target, mask_dsn, parse_dsn
 DISPATCH_STRATEGIES = ("sync", "on_commit", "celery")
 #: Options a sink accepts under ``EVENT_SINKS["SINKS"][name]``.
 SINK_OPTIONS = ("ENABLED", "MODEL")
+#: ``EVENT_SINKS["ASPECTS"]``: its options and their defaults (Aspects compatibility, docs/aspects.md).
+ASPECTS_DEFAULTS = {"ENABLED": False, "DATABASE": "event_sink", "UNIT_NUMBERING": "ours"}
+UNIT_NUMBERINGS = ("ours", "aspects")
 
 
 class Invalid(ValueError):
@@ -141,6 +144,24 @@ def _paths(value: Any) -> tuple[str, ...]:
     return tuple(os.fspath(p) for p in value)
 
 
+def _aspects(value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise Invalid(f"expected a dict like {{'ENABLED': True, 'DATABASE': 'event_sink'}}, found {value!r}")
+    unknown = sorted(str(k) for k in set(value) - set(ASPECTS_DEFAULTS))
+    if unknown:
+        raise Invalid(f"unknown options {unknown}; known: {list(ASPECTS_DEFAULTS)}")
+    options = {**ASPECTS_DEFAULTS, **value}
+    if not isinstance(options["ENABLED"], bool):
+        raise Invalid(f"ENABLED expects True or False, found {options['ENABLED']!r}")
+    try:
+        identifier(options["DATABASE"], "the name")
+    except UnsafeIdentifierError:
+        raise Invalid(f"DATABASE expects a plain identifier, found {options['DATABASE']!r}") from None
+    if options["UNIT_NUMBERING"] not in UNIT_NUMBERINGS:
+        raise Invalid(f"UNIT_NUMBERING expects one of {list(UNIT_NUMBERINGS)}, found {options['UNIT_NUMBERING']!r}")
+    return options
+
+
 # -- the declaration -------------------------------------------------------------------------------
 
 
@@ -202,6 +223,13 @@ class Settings:
         (), _paths,
         "Outside Open edX: OLX exports (folders, .tar.gz, or folders of them) the course sinks read. "
         "Inside Open edX leave it empty: courses come from the modulestore.",
+    )
+    aspects: Mapping[str, Any] = setting(
+        attrs.Factory(lambda: dict(ASPECTS_DEFAULTS)), _aspects,
+        "Aspects compatibility (docs/aspects.md): with ENABLED, every committed dump of course_outline and "
+        "course_overviews is copied into Aspects' course_blocks and course_overviews tables of DATABASE (made "
+        "with Aspects' DDL when absent, never altered), each tombstone deletes the key's rows there; "
+        "UNIT_NUMBERING 'aspects' numbers units as platform-plugin-aspects does, 'ours' as course_outline.",
     )
 
     @property
