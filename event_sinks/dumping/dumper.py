@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from .. import aspects
 from ..clickhouse import Connection, get_connection
 from ..clickhouse.encoding import datetime64_scales, prepare_columns
 from ..core import visibility
@@ -100,6 +101,7 @@ class Dumper:
                 del batch  # let this batch go before the sink builds the next one
             ledger.commit(self.connection, self.sink.name, keys, dump_id, dumped_at, versions, counts,
                           deleted=False)
+            aspects.committed(self.connection, self.sink, keys, dump_id, dumped_at, deleted=False)  # never raises
             for key in keys:
                 self.retention.record(key, dumped_at)
             if self._unreleased_rows >= RELEASE_AFTER_ROWS:
@@ -127,7 +129,9 @@ class Dumper:
     def delete_keys(self, keys: list[str]) -> list[DumpResult]:
         """Tombstones for ``keys`` in one insert: they leave the current view (their source is gone)."""
         dump_id = uuid.uuid4()
-        ledger.commit(self.connection, self.sink.name, keys, dump_id, datetime.now(UTC), {}, {}, deleted=True)
+        at = datetime.now(UTC)
+        ledger.commit(self.connection, self.sink.name, keys, dump_id, at, {}, {}, deleted=True)
+        aspects.committed(self.connection, self.sink, keys, dump_id, at, deleted=True)  # never raises
         log.info("event_sinks: deleted %s %s from the current view (tombstone %s)", self.sink.name, keys, dump_id)
         return [DumpResult(self.sink.name, key, "deleted", dump_id=dump_id) for key in keys]
 
