@@ -22,9 +22,22 @@ from ..conf import get_settings
 from ..errors import InvalidKeyError
 from .course import Course
 from .errors import CourseReadError
-from .olx import is_export, read_olx
+from .olx import is_archive, is_export, read_olx
+from .olx.reader import read_olx_kept
 
 log = logging.getLogger(__name__)
+
+#: Bytes of extracted tarballs an :class:`OlxSource` index may keep on disk for the reads that follow
+#: it, so that each tarball of a folder of exports is extracted once: the index reads a tarball to
+#: learn its course key, and hands that read to the first ``read()`` of the key. Past the cap (and for
+#: a tarball changed since), ``read()`` extracts the tarball again.
+MAX_KEPT_ARCHIVE_BYTES = 256 * 1024 * 1024
+
+
+def _stamp(path: Path) -> tuple[int, ...]:
+    """What tells a file replaced or rewritten since: device, inode, size, modification time."""
+    info = path.stat()
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 class CourseSource:
@@ -109,7 +122,10 @@ class ModulestoreSource(CourseSource):
 class OlxSource(CourseSource):
     """OLX exports on disk, found under the given paths and indexed by their course key.
 
-    ``course_key`` overrides the key of a single export (an export imported into another run).
+    ``course_key`` overrides the key of a single export (an export imported into another run). The
+    index reads every export once; what it read of a tarball (its extraction) is kept, within
+    ``MAX_KEPT_ARCHIVE_BYTES``, for the first ``read()`` of its key: each tarball is extracted once.
+    An export the index cannot read is skipped with a warning naming it, whatever the error.
     """
 
     def __init__(self, paths: Iterable[str | Path], *, course_key: str | None = None, strict: bool = False):
@@ -137,21 +153,39 @@ class OlxSource(CourseSource):
         if course_key and len(self._exports) != 1:
             raise InvalidKeyError("a course key override needs exactly one OLX export")
         self._index: dict[str, Path] | None = None
+        #: course key -> (the tarball's stamp, the Course the index read from it, its bytes on disk)
+        self._kept: dict[str, tuple[tuple[int, ...], Course, int]] = {}
+        self._kept_bytes = 0
         self._lock = threading.Lock()
 
-    def _key_of(self, path: Path) -> str:
-        return self._override or read_olx(path, strict=self.strict).course_key
+    def _read_key(self, path: Path, index: dict[str, Path]) -> str:
+        """The course key of the export at ``path``; a tarball's read is kept for ``read()`` (see above)."""
+        if self._override:
+            return self._override
+        if not (path.is_file() and is_archive(path)):
+            return read_olx(path, strict=self.strict).course_key
+        stamp = _stamp(path)
+        course, size = read_olx_kept(path, strict=self.strict)
+        key = course.course_key
+        if key not in index and key not in self._kept and self._kept_bytes + size <= MAX_KEPT_ARCHIVE_BYTES:
+            self._kept[key] = (stamp, course, size)
+            self._kept_bytes += size
+        return key
 
     def index(self) -> dict[str, Path]:
-        """course key -> export path (reads each export's course.xml once)."""
+        """course key -> export path (reads each export once)."""
         with self._lock:
             if self._index is None:
                 index: dict[str, Path] = {}
                 for path in self._exports:
                     try:
-                        key = self._key_of(path)
+                        key = self._read_key(path, index)
                     except (CourseReadError, tarfile.TarError, OSError) as exc:
                         log.warning("event_sinks: skipping OLX export %s: %s", path, exc)
+                        continue
+                    except Exception as exc:  # one export must never stop the listing of all the others
+                        log.warning("event_sinks: skipping OLX export %s: unexpected %s: %s", path,
+                                    type(exc).__name__, exc)
                         continue
                     if key in index:
                         log.warning("event_sinks: %s and %s hold the same course %s; using the first",
@@ -160,6 +194,19 @@ class OlxSource(CourseSource):
                     index[key] = path
                 self._index = index
             return self._index
+
+    def _take_kept(self, course_key: str, path: Path) -> Course | None:
+        """The Course the index read for ``course_key``, once, if its tarball has not changed since."""
+        with self._lock:
+            kept = self._kept.pop(course_key, None)
+            if kept is None:
+                return None
+            self._kept_bytes -= kept[2]
+        try:
+            unchanged = _stamp(path) == kept[0]
+        except OSError:
+            unchanged = False
+        return kept[1] if unchanged else None
 
     def keys(self) -> Iterator[str]:
         return iter(self.index())
@@ -178,6 +225,9 @@ class OlxSource(CourseSource):
             known = ", ".join(sorted(self.index())) or "none"
             raise CourseReadError(f"course {course_key} is not among the OLX exports (found: {known})",
                                   path=None, line=None)
+        kept = self._take_kept(course_key, path)
+        if kept is not None:
+            return kept
         return read_olx(path, course_key=self._override, strict=self.strict)
 
 

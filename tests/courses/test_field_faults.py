@@ -10,7 +10,10 @@ the input harmless (GitHub issue "Field faults"):
    file -- was emitted twice (or read twice); it is now one block, placed under the first parent the
    walk reaches that lists it, in both readers;
 3. small OLX exports that point twice to the next file grew exponentially; each pointer file is now
-   resolved once, and files parsed and blocks per course are capped.
+   resolved once, and files parsed and blocks per course are capped;
+4. a small tarball with a huge GNU long-name or PAX header took gigabytes (tarfile reads such headers
+   whole); header sizes are now checked before tarfile reads them, and a folder of tarballs is read
+   once per tarball.
 
 Walks that once never ended are read here through :func:`bounded`, so that a regression fails the
 test instead of hanging it.
@@ -18,14 +21,22 @@ test instead of hanging it.
 
 from __future__ import annotations
 
+import gc
+import gzip
+import json
 import logging
+import tarfile
+import time
+import tracemalloc
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from opaque_keys.edx.keys import CourseKey
 
 from event_sinks.courses import CourseReadError, limits, read_olx
 from event_sinks.courses.modulestore import read_modulestore
+from event_sinks.courses.sources import OlxSource, read_course, set_course_source, shared_reads
 from event_sinks.testing.modulestore import CourseStructure, StandInModuleStore, synthetic_course
 
 from . import conftest
@@ -358,3 +369,173 @@ def test_the_olx_depth_cap_is_the_shared_one():
     from event_sinks.courses.olx import DEFAULT_MAX_DEPTH
 
     assert DEFAULT_MAX_DEPTH == limits.MAX_DEPTH
+
+
+# -- 4. tarball header bombs, and each tarball read once ----------------------------------------------------
+
+MiB = 1 << 20
+#: One gzip member of 1 MiB of zeros (about 1 KiB): repeated, a stream of any size, written in no time.
+ZEROS = gzip.compress(b"\0" * MiB, compresslevel=9, mtime=0)
+
+
+def tar_member(name, data=b"", kind=tarfile.REGTYPE):
+    """One member as tar bytes: its 512-byte header (GNU format), its data and the padding."""
+    info = tarfile.TarInfo(name)
+    info.size, info.type, info.mtime = len(data), kind, 0
+    return info.tobuf(format=tarfile.GNU_FORMAT) + data + b"\0" * (-len(data) % 512)
+
+
+def tiny_members(tmp_path, prefix="course/", files=None):
+    root = write_tree(tmp_path / "tiny-src", files or conftest.TINY)
+    return b"".join(tar_member(prefix + path.relative_to(root).as_posix(), path.read_bytes())
+                    for path in sorted(root.rglob("*")) if path.is_file())
+
+
+def bomb_tarball(tmp_path, kind, size):
+    """A .tar.gz of the tiny course, then an extension header of ``kind`` whose data is ``size`` bytes of
+    zeros (whole MiBs), then one more member: streamed as gzip members, about 1 KiB per MiB on disk."""
+    header = tarfile.TarInfo("././@LongLink")
+    header.size, header.type, header.mtime = size, kind, 0
+    tgz = tmp_path / "bomb.tar.gz"
+    with open(tgz, "wb") as out:
+        out.write(gzip.compress(tiny_members(tmp_path) + header.tobuf(format=tarfile.GNU_FORMAT), mtime=0))
+        for _ in range(size // MiB):
+            out.write(ZEROS)
+        out.write(gzip.compress(tar_member("course/static/after.txt", b"x") + b"\0" * 1024, mtime=0))
+    return tgz
+
+
+def peak_of(call):
+    """(what ``call`` raised, the peak of Python memory while it ran)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        with pytest.raises(CourseReadError) as info:
+            call()
+        return info.value, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+HEADER_KINDS = {"gnu-long-name": tarfile.GNUTYPE_LONGNAME, "gnu-long-link": tarfile.GNUTYPE_LONGLINK,
+                "pax": tarfile.XHDTYPE, "pax-global": tarfile.XGLTYPE}
+
+
+@pytest.mark.parametrize("mib", [64, 1024], ids=["64MiB", "1GiB"])
+@pytest.mark.parametrize("kind", HEADER_KINDS.values(), ids=HEADER_KINDS.keys())
+def test_tarball_header_bombs_are_refused_before_tarfile_reads_them(tmp_path, kind, mib):
+    # Before: tarfile read such a header whole (a 1 GiB long name: 8.2 GB for the reader).
+    tgz = bomb_tarball(tmp_path, kind, mib * MiB)
+    assert tgz.stat().st_size < 2 * MiB
+    error, peak = peak_of(lambda: read_olx(tgz))
+    assert peak < 8 * MiB, f"peak {peak / MiB:.1f} MiB"
+    assert error.path == str(tgz) and f"{mib * MiB} bytes" in error.message and "header" in error.message
+
+
+def test_a_chain_of_extension_headers_is_refused(tmp_path):
+    # tarfile reads the headers before a member by recursion: 20,000 of them were a RecursionError.
+    link = tar_member("././@LongLink", b"course/" + b"n" * 90 + b".xml\0", tarfile.GNUTYPE_LONGNAME)
+    tgz = tmp_path / "chain.tar.gz"
+    tgz.write_bytes(gzip.compress(tiny_members(tmp_path) + link * 20_000 + tar_member("course/last.xml", b"<x/>")
+                                  + b"\0" * 1024, mtime=0))
+    with pytest.raises(CourseReadError, match="extension headers in a row") as info:
+        read_olx(tgz)
+    assert info.value.path == str(tgz)
+
+
+def pax_headers(**records):
+    """The data of a PAX header: ``LENGTH KEY=VALUE\\n`` records (LENGTH counts the whole record)."""
+    out = b""
+    for key, value in records.items():
+        body = f" {key.replace('__', '.')}={value}\n".encode()
+        length = len(body) + 1
+        while len(str(length)) + len(body) != length:
+            length += 1
+        out += str(length).encode() + body
+    return out
+
+
+@pytest.mark.parametrize("members", [
+    lambda: tar_member("course/chapter/sparse.xml", b"", tarfile.GNUTYPE_SPARSE),
+    lambda: (tar_member("./PaxHeaders/s", pax_headers(GNU__sparse__major=1, GNU__sparse__minor=0,
+                                                      GNU__sparse__name="course/chapter/sparse.xml",
+                                                      GNU__sparse__realsize=4), tarfile.XHDTYPE)
+             + tar_member("course/chapter/GNUSparseFile.0/sparse.xml", b"1\n0\n4\n".ljust(512, b"\0") + b"<x/>")),
+    lambda: (tar_member("./PaxHeaders/s", pax_headers(GNU__sparse__map="0,4", GNU__sparse__size=4,
+                                                      GNU__sparse__numblocks=1), tarfile.XHDTYPE)
+             + tar_member("course/chapter/sparse.xml", b"<x/>")),
+], ids=["gnu-sparse", "pax-sparse-1.0", "pax-sparse-0.1"])
+def test_sparse_members_are_refused(tmp_path, members):
+    # Sparse maps are read from the stream without a bound (GNU extension blocks, PAX 1.0 maps); no
+    # export has sparse files.
+    tgz = tmp_path / "sparse.tar.gz"
+    tgz.write_bytes(gzip.compress(tiny_members(tmp_path) + members() + b"\0" * 1024, mtime=0))
+    with pytest.raises(CourseReadError, match="sparse") as info:
+        read_olx(tgz)
+    assert info.value.path == str(tgz)
+
+
+def tarball_of(tmp_path, name, number, title="Tiny course"):
+    files = {**conftest.TINY, "course.xml": f'<course url_name="T1" org="TinyX" course="{number}"/>',
+             "policies/T1/policy.json": json.dumps({"course/T1": {"display_name": title}})}
+    folder = tmp_path / "exports"
+    folder.mkdir(exist_ok=True)
+    target = folder / name
+    target.write_bytes(gzip.compress(tiny_members(tmp_path / f"src-{name}", files=files) + b"\0" * 1024, mtime=0))
+    return target
+
+
+def count_extractions(monkeypatch):
+    from event_sinks.courses.olx import reader
+
+    calls = []
+    real = reader.extract
+
+    def counting(tarball, *args, **kwargs):
+        calls.append(Path(tarball).name)
+        return real(tarball, *args, **kwargs)
+
+    monkeypatch.setattr(reader, "extract", counting)
+    return calls
+
+
+def test_a_folder_of_tarballs_is_read_once_each(tmp_path, monkeypatch):
+    a = tarball_of(tmp_path, "a.tar.gz", "A")
+    tarball_of(tmp_path, "b.tar.gz", "B")
+    calls = count_extractions(monkeypatch)
+    source = OlxSource([a.parent])
+    set_course_source(source)
+    try:
+        keys = list(source.keys())
+        assert keys == ["course-v1:TinyX+A+T1", "course-v1:TinyX+B+T1"]
+        for key in keys:
+            with shared_reads():  # what a dump job does: the version, then the course, one read
+                assert source.version(key).startswith("sha256:")
+                assert len(list(read_course(key).blocks())) == 10
+    finally:
+        set_course_source(None)
+    assert calls == ["a.tar.gz", "b.tar.gz"]  # before: each twice (the index, then the read)
+    # what the index read is handed over once: a later read of the key reads the tarball again
+    assert source.read(keys[0]).display_name == "Tiny course"
+    assert calls == ["a.tar.gz", "b.tar.gz", "a.tar.gz"]
+
+
+def test_a_tarball_replaced_after_the_index_is_read_again(tmp_path, monkeypatch):
+    a = tarball_of(tmp_path, "a.tar.gz", "A")
+    calls = count_extractions(monkeypatch)
+    source = OlxSource([a.parent])
+    (key,) = source.keys()
+    time.sleep(0.01)
+    tarball_of(tmp_path, "a.tar.gz", "A", title="Replaced")  # a new export of the same course, in place
+    assert source.read(key).display_name == "Replaced" and calls == ["a.tar.gz", "a.tar.gz"]
+
+
+def test_what_the_index_keeps_of_tarballs_is_capped(tmp_path, monkeypatch):
+    from event_sinks.courses import sources
+
+    monkeypatch.setattr(sources, "MAX_KEPT_ARCHIVE_BYTES", 1)  # nothing kept: every read extracts again
+    a = tarball_of(tmp_path, "a.tar.gz", "A")
+    calls = count_extractions(monkeypatch)
+    source = OlxSource([a.parent])
+    (key,) = source.keys()
+    assert len(list(source.read(key).blocks())) == 10 and calls == ["a.tar.gz", "a.tar.gz"]

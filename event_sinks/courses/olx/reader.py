@@ -100,6 +100,20 @@ def read_olx(
     is iterated. A tarball is extracted (safely) into a temporary folder that lives as long as the
     returned Course or any walk of it.
     """
+    return read_olx_kept(path, course_key=course_key, strict=strict, max_file_bytes=max_file_bytes,
+                         max_depth=max_depth)[0]
+
+
+def read_olx_kept(
+    path: str | os.PathLike,
+    *,
+    course_key: str | None = None,
+    strict: bool = False,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> tuple[Course, int]:
+    """:func:`read_olx`, and the bytes the Course keeps on disk while it lives (its extracted tarball;
+    0 for a folder): what a caller holding on to the Course holds on to."""
     source = os.fspath(path)
     fs_path = Path(source)
     keep = None
@@ -120,11 +134,11 @@ def read_olx(
     try:
         reader, course_node, course_rel = _open_course(export, course_key, strict, max_depth)
         version = export.version()
+        display_name = reader.settings(course_item(reader, course_node, course_rel))[0]
     except BaseException:
         if keep is not None:
             keep.cleanup()
         raise
-    display_name = reader.settings(course_item(reader, course_node, course_rel))[0]
 
     def blocks() -> Iterator[Block]:
         walk = Walk(reader)
@@ -134,7 +148,7 @@ def read_olx(
             raise CourseReadError(f"the course file changed or vanished: {exc}", course_rel, None) from None
         yield from walk.run(course_item(reader, node, course_rel))
 
-    return Course(
+    course = Course(
         course_key=reader.course_key,
         org=reader.org,
         display_name=display_name,
@@ -142,6 +156,7 @@ def read_olx(
         edited_on=None,
         blocks=blocks,
     )
+    return course, 0 if keep is None else keep.size
 
 
 def _open_course(export: Export, course_key: str | None, strict: bool,
