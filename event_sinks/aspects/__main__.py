@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..clickhouse import Connection
+from ..clickhouse import get_connection
 from ..conf import get_settings
 from ..errors import EventSinksError
 from .ddl import statements
@@ -61,11 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "ddl":
             print(";\n\n".join(statements(aspects["DATABASE"], settings.cluster)) + ";")
             return 0
-        connection = Connection(settings)
-        try:
-            actions = sync(connection, dry_run=args.dry_run)
-        finally:
-            connection.close()
+        actions = sync(get_connection(settings), dry_run=args.dry_run, options=settings.aspects)
     except EventSinksError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -29,7 +29,7 @@ from ..clickhouse import Connection
 from ..core.sink import Sink
 from ..errors import ConfigurationError
 from . import rows
-from .ddl import COURSE_BLOCKS, COURSE_OVERVIEWS, AspectsTable, ensure
+from .ddl import COURSE_BLOCKS, COURSE_OVERVIEWS, TABLES, AspectsTable, ensure
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +55,17 @@ FEEDS: dict[str, Feed] = {
 _ready: weakref.WeakKeyDictionary[Connection, set[tuple[str, str]]] = weakref.WeakKeyDictionary()
 
 
-def options(connection: Connection) -> Mapping[str, Any]:
+Options = Mapping[str, Any]
+
+
+def options(connection: Connection) -> Options:
     """``EVENT_SINKS["ASPECTS"]`` as the connection's settings hold it (every option present)."""
     return connection.settings.aspects
 
 
-def aspects_database(connection: Connection) -> str:
+def aspects_database(connection: Connection, opts: Options) -> str:
     """Aspects' database; refused when it is the library's own (our views would take Aspects' table names)."""
-    database = options(connection)["DATABASE"]
+    database = opts["DATABASE"]
     if database == connection.database:
         raise ConfigurationError(
             f"EVENT_SINKS['ASPECTS']['DATABASE'] is {database!r}, the library's own database: Aspects' tables "
@@ -72,12 +75,25 @@ def aspects_database(connection: Connection) -> str:
     return database
 
 
-def prepare(connection: Connection, table: AspectsTable) -> str:
-    """Aspects' ``table`` made (when absent) or checked, once per connection; returns its database."""
-    database = aspects_database(connection)
+def prepare(connection: Connection, table: AspectsTable, opts: Options) -> str:
+    """Aspects' tables made (those absent) and ``table`` checked, once per connection; returns their database.
+
+    Both of Aspects' tables are made at the first copy into either: aspects-dbt reads course names from
+    ``course_overviews`` for the blocks of ``course_blocks``, and its models fail on a missing source.
+    """
+    database = aspects_database(connection, opts)
     done = _ready.setdefault(connection, set())
     if (database, table.name) not in done:
-        ensure(connection, database, table, create=connection.settings.auto_create_schema)
+        create = connection.settings.auto_create_schema
+        for other in TABLES:
+            if other is not table and (database, other.name) not in done:
+                try:
+                    ensure(connection, database, other, create=create)
+                except ConfigurationError as exc:  # not ours to fix here: the copy into ``table`` goes on
+                    log.warning("event_sinks: %s", exc)
+                else:
+                    done.add((database, other.name))
+        ensure(connection, database, table, create=create)
         done.add((database, table.name))
     return database
 
@@ -87,11 +103,11 @@ def forget(connection: Connection) -> None:
     _ready.pop(connection, None)
 
 
-def insert_statement(connection: Connection, feed: Feed, database: str, available: Sequence[str] | None) -> str:
-    """The INSERT ... SELECT copying one dump of ``feed`` into Aspects' table in ``database``."""
+def insert_statement(connection: Connection, feed: Feed, opts: Options, available: Sequence[str] | None) -> str:
+    """The INSERT ... SELECT copying one dump of ``feed`` into Aspects' table."""
+    database = opts["DATABASE"]
     if feed.table is COURSE_BLOCKS:
-        return rows.course_blocks_insert(connection.database, feed.dumps_table, database,
-                                         options(connection)["UNIT_NUMBERING"])
+        return rows.course_blocks_insert(connection.database, feed.dumps_table, database, opts["UNIT_NUMBERING"])
     if available is None:
         available = [name for (name,) in connection.query(
             "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String}",
@@ -99,12 +115,20 @@ def insert_statement(connection: Connection, feed: Feed, database: str, availabl
     return rows.course_overviews_insert(connection.database, feed.dumps_table, database, available)
 
 
-def copy_dump(connection: Connection, feed: Feed, keys: Sequence[str], dump_id: uuid.UUID, *,
-              available: Sequence[str] | None = None) -> None:
-    """Copy the committed rows of dump ``dump_id`` of ``keys`` into Aspects' table (one insert)."""
-    database = prepare(connection, feed.table)
-    connection.command(insert_statement(connection, feed, database, available),
-                       {"keys": list(keys), "dump_id": dump_id, "token": f"event_sinks:{feed.table.name}:{dump_id}"})
+def copy_dump(connection: Connection, feed: Feed, keys: Sequence[str], dump_id: uuid.UUID, opts: Options, *,
+              available: Sequence[str] | None = None) -> list[str]:
+    """Copy the committed rows of dump ``dump_id`` of ``keys`` into Aspects' table (one insert); returns those copied.
+
+    Keys of which Aspects' table already holds rows of this dump are left out: a replay writes nothing twice
+    (Aspects' MergeTree tables have no deduplication window for ``insert_deduplication_token`` to use).
+    """
+    database = prepare(connection, feed.table, opts)
+    present = dict(connection.query(rows.count_dump(database, feed.table), {"keys": list(keys), "dump_id": dump_id}))
+    keys = [key for key in keys if not present.get(key)]
+    if keys:
+        connection.command(insert_statement(connection, feed, opts, available),
+                           {"keys": keys, "dump_id": dump_id, "token": f"event_sinks:{feed.table.name}:{dump_id}"})
+    return keys
 
 
 def tombstone_time(dumped_at: datetime) -> str:
@@ -112,7 +136,7 @@ def tombstone_time(dumped_at: datetime) -> str:
     return dumped_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
 
 
-def delete_keys(connection: Connection, feed: Feed, keys: Sequence[str], dumped_at: datetime) -> None:
+def delete_keys(connection: Connection, feed: Feed, keys: Sequence[str], dumped_at: datetime, opts: Options) -> None:
     """A tombstone: the rows of ``keys`` written up to ``dumped_at`` leave Aspects' table.
 
     aspects-dbt has no delete marker (platform-plugin-aspects never removes a deleted course: its blocks
@@ -120,12 +144,12 @@ def delete_keys(connection: Connection, feed: Feed, keys: Sequence[str], dumped_
     course created again later under the same key keeps its newer rows. Nothing is made for a tombstone:
     an absent table has nothing to delete.
     """
-    database = aspects_database(connection)
+    database = aspects_database(connection, opts)
     found = connection.query("SELECT engine FROM system.tables WHERE database = {db:String} AND name = {t:String}",
                              {"db": database, "t": feed.table.name})
     if not found:
         return
-    prepare(connection, feed.table)
+    prepare(connection, feed.table, opts)
     connection.delete(rows.tombstone_delete(database, feed.table),
                       {"keys": list(keys), "until": tombstone_time(dumped_at)}, background=False)
 
@@ -137,17 +161,18 @@ def committed(connection: Connection, sink: Sink, keys: Sequence[str], dump_id: 
     Called right after the ledger insert of every dump and tombstone of every sink; does nothing unless
     ``EVENT_SINKS["ASPECTS"]["ENABLED"]`` and the sink feeds one of Aspects' tables. Never raises.
     """
-    if not options(connection)["ENABLED"]:
+    opts = options(connection)
+    if not opts["ENABLED"]:
         return
     feed = FEEDS.get(sink.name)
     if feed is None:
         return
     try:
         if deleted:
-            delete_keys(connection, feed, keys, dumped_at)
+            delete_keys(connection, feed, keys, dumped_at, opts)
         else:
             available = sink.table().column_names if feed.table is COURSE_OVERVIEWS else None
-            copy_dump(connection, feed, keys, dump_id, available=available)
+            copy_dump(connection, feed, keys, dump_id, opts, available=available)
     except Exception as exc:
         what = "tombstone" if deleted else "dump"
         log.error(

@@ -25,7 +25,7 @@ from ..core import visibility
 from ..core.schema import quote
 from ..errors import ConfigurationError
 from . import rows
-from .feed import FEEDS, Feed, aspects_database, copy_dump, delete_keys, prepare
+from .feed import FEEDS, Feed, Options, aspects_database, copy_dump, delete_keys, prepare
 
 log = logging.getLogger(__name__)
 
@@ -85,17 +85,21 @@ def stale_tombstones(connection: Connection, feed: Feed, database: str) -> list[
         {"sink": feed.sink, "sink2": feed.sink})]
 
 
-def sync(connection: Connection | None = None, *, dry_run: bool = False) -> list[Action]:
+def sync(
+    connection: Connection | None = None, *, dry_run: bool = False, options: Options | None = None,
+) -> list[Action]:
     """Bring Aspects' tables up to the ledger (see the module docstring); returns what was (or would be) done.
 
-    Raises :class:`ConfigurationError` when ``EVENT_SINKS["ASPECTS"]["ENABLED"]`` is False. Aspects' tables
-    are made (Aspects' DDL) when absent, unless ``dry_run``.
+    ``options``: ``EVENT_SINKS["ASPECTS"]`` to use (default: the connection's settings). Raises
+    :class:`ConfigurationError` when its ``ENABLED`` is False. Aspects' tables are made (Aspects' DDL) when
+    absent, unless ``dry_run``.
     """
     connection = connection or get_connection()
-    if not connection.settings.aspects["ENABLED"]:
+    opts = connection.settings.aspects if options is None else options
+    if not opts["ENABLED"]:
         raise ConfigurationError("EVENT_SINKS['ASPECTS']['ENABLED'] is False: nothing feeds Aspects' tables; "
                                  "set it True to copy the library's dumps there")
-    database = aspects_database(connection)
+    database = aspects_database(connection, opts)
     done: list[Action] = []
     if not _exists(connection, connection.database, visibility.CURRENT_VIEW):
         return done  # the library never dumped anything here
@@ -103,7 +107,7 @@ def sync(connection: Connection | None = None, *, dry_run: bool = False) -> list
         if not _exists(connection, connection.database, feed.dumps_table):
             continue
         if not dry_run:
-            prepare(connection, feed.table)
+            prepare(connection, feed.table, opts)
         elif not _exists(connection, database, feed.table.name):
             keys = [key for (key,) in connection.query(
                 f"SELECT key FROM {_current(connection)} WHERE sink = {{sink:String}} AND NOT deleted "  # noqa: S608
@@ -120,13 +124,13 @@ def sync(connection: Connection | None = None, *, dry_run: bool = False) -> list
                 if partial:
                     connection.delete(rows.delete_dump(database, feed.table), {"keys": keys, "dump_id": dump_id},
                                       background=False)
-                copy_dump(connection, feed, keys, dump_id)
+                copy_dump(connection, feed, keys, dump_id, opts)
             log.info("event_sinks: Aspects sync: %s", action)
             done.append(action)
         for key, at in stale_tombstones(connection, feed, database):
             action = Action("delete", feed.sink, (key,))
             if not dry_run:
-                delete_keys(connection, feed, [key], at)  # type: ignore[arg-type]
+                delete_keys(connection, feed, [key], at, opts)  # type: ignore[arg-type]
             log.info("event_sinks: Aspects sync: %s", action)
             done.append(action)
     return done
