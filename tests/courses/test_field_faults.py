@@ -13,7 +13,9 @@ the input harmless (GitHub issue "Field faults"):
    resolved once, and files parsed and blocks per course are capped;
 4. a small tarball with a huge GNU long-name or PAX header took gigabytes (tarfile reads such headers
    whole); header sizes are now checked before tarfile reads them, and a folder of tarballs is read
-   once per tarball.
+   once per tarball;
+5. an OLX export changed while a dump read it was dumped as a mix of two versions labelled with one;
+   the version is computed again after the walk, and a change is a CourseReadError.
 
 Walks that once never ended are read here through :func:`bounded`, so that a regression fails the
 test instead of hanging it.
@@ -539,3 +541,55 @@ def test_what_the_index_keeps_of_tarballs_is_capped(tmp_path, monkeypatch):
     source = OlxSource([a.parent])
     (key,) = source.keys()
     assert len(list(source.read(key).blocks())) == 10 and calls == ["a.tar.gz", "a.tar.gz"]
+
+
+# -- 5. an export that changes while it is read ---------------------------------------------------------------
+
+PROBLEM_TWO = '<problem display_name="Problem one, second version"><p>What?</p></problem>'
+
+
+def test_an_export_changed_during_the_walk_is_a_read_error(tiny):
+    course = read_olx(tiny)
+    blocks = course.blocks()
+    read = [next(blocks), next(blocks)]  # the course and its first chapter
+    (tiny / "problem" / "p1.xml").write_text(PROBLEM_TWO)  # read further on in this walk
+    with pytest.raises(CourseReadError, match="changed while it was read") as info:
+        read.extend(blocks)
+    assert info.value.path == str(tiny) and course.source_version in info.value.message
+    # the walk did read the new file: without the check, a mix of two versions labelled with the first
+    assert "Problem one, second version" in [b.display_name for b in read]
+
+
+def test_an_export_changed_between_the_read_and_the_walk_is_a_read_error(tiny):
+    course = read_olx(tiny)
+    (tiny / "problem" / "p1.xml").write_text(PROBLEM_TWO)
+    with pytest.raises(CourseReadError, match="changed while it was read"):
+        list(course.blocks())
+    fresh = read_olx(tiny)  # read again: the new version, consistent
+    assert fresh.source_version != course.source_version
+    assert "Problem one, second version" in [b.display_name for b in fresh.blocks()]
+
+
+def test_an_unchanged_export_walks_cleanly_and_a_walk_left_early_checks_nothing(tiny):
+    course = read_olx(tiny)
+    assert len(list(course.blocks())) == len(list(course.blocks())) == 10
+    blocks = course.blocks()
+    next(blocks)
+    (tiny / "problem" / "p1.xml").write_text(PROBLEM_TWO)
+    blocks.close()  # a consumer that stops early (a dry run's first rows): nothing to label
+
+
+def test_a_file_that_vanishes_while_the_version_is_computed_is_a_read_error(tiny, monkeypatch):
+    from event_sinks.courses.olx import export as olx_export
+
+    real = olx_export.os.lstat
+
+    def vanishing(path, *args, **kwargs):
+        if str(path).endswith("p1.xml"):
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(olx_export.os, "lstat", vanishing)
+    with pytest.raises(CourseReadError, match="changed while it was read") as info:
+        read_olx(tiny)
+    assert info.value.path == "problem/p1.xml"

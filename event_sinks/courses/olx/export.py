@@ -105,7 +105,19 @@ class Export:
             return parse_xml(fileobj, rel, root_only=root_only, max_bytes=self.max_file_bytes)
 
     def version(self) -> str:
-        """The source version (see the module docstring for the rule)."""
+        """The source version (see the reader's module docstring for the rule).
+
+        A file that vanishes or cannot be read while it is hashed is a CourseReadError naming it: the
+        export is changing under the reader.
+        """
+        try:
+            return self._version()
+        except OSError as exc:
+            rel = os.path.relpath(exc.filename, self.root).replace(os.sep, "/") if exc.filename else None
+            raise CourseReadError(f"the export changed while it was read: {exc.strerror or exc}", rel,
+                                  None) from None
+
+    def _version(self) -> str:
         names: list[str] = []
         for folder, dirnames, filenames in os.walk(self.root):
             rel_folder = os.path.relpath(folder, self.root)

@@ -44,6 +44,11 @@ Source version: ``"sha256:"`` + SHA-256 over every ``.xml``, ``.json``, ``.html`
 outside the top-level ``drafts/`` and ``static/`` folders, sorted by relative path: each file's path,
 and for ``.xml``/``.json`` files also their bytes. It changes whenever anything the outline reads
 changes (and whenever an HTML body is added or removed); it is the same for a folder and its tarball.
+It is computed before anything else is read, and -- for a folder, which can change while it is read
+-- again at the end of every complete walk of ``blocks()``: when it differs, the walk ends with a
+CourseReadError instead of finishing, since its blocks may mix two versions labelled with one (a dump
+then fails and the previous one stays visible; the next dump reads the new version). A walk left
+before its end checks nothing. An extracted tarball is the reader's own copy and is not checked.
 
 Problems (a dangling pointer, malformed XML, an unsafe path, a file over the size cap) are reported
 with the file and line: by default logged as a WARNING on ``event_sinks.courses.olx`` and the broken
@@ -132,8 +137,9 @@ def read_olx_kept(
                               None)
     export = Export(root, source, max_file_bytes, keep)
     try:
-        reader, course_node, course_rel = _open_course(export, course_key, strict, max_depth)
+        # The version first: whatever is read after it and changes is caught by the check after a walk.
         version = export.version()
+        reader, course_node, course_rel = _open_course(export, course_key, strict, max_depth)
         display_name = reader.settings(course_item(reader, course_node, course_rel))[0]
     except BaseException:
         if keep is not None:
@@ -147,6 +153,13 @@ def read_olx_kept(
         except (CourseReadError, OSError) as exc:
             raise CourseReadError(f"the course file changed or vanished: {exc}", course_rel, None) from None
         yield from walk.run(course_item(reader, node, course_rel))
+        if keep is None:  # a folder can change under the reader (an extracted tarball is the reader's own)
+            after = export.version()
+            if after != version:
+                raise CourseReadError(
+                    f"the export changed while it was read (version {version} when the read began, {after} "
+                    "after this walk): its blocks may mix two versions, so none is given; read it again",
+                    source, None)
 
     course = Course(
         course_key=reader.course_key,
