@@ -15,7 +15,11 @@ the input harmless (GitHub issue "Field faults"):
    whole); header sizes are now checked before tarfile reads them, and a folder of tarballs is read
    once per tarball;
 5. an OLX export changed while a dump read it was dumped as a mix of two versions labelled with one;
-   the version is computed again after the walk, and a change is a CourseReadError.
+   the version is computed again after the walk, and a change is a CourseReadError;
+6. out-of-range dates, deep JSON, lone surrogates in titles and more sections than the outline's
+   UInt16 ordinals hold escaped as OverflowError, RecursionError or UnicodeEncodeError (and one such
+   export stopped a whole backfill); each is now a problem naming the file, line and attribute (a
+   warning when lenient), or, past a limit, a CourseReadError.
 
 Walks that once never ended are read here through :func:`bounded`, so that a regression fails the
 test instead of hanging it.
@@ -32,6 +36,7 @@ import time
 import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
+from xml.sax.saxutils import quoteattr
 
 import pytest
 from opaque_keys.edx.keys import CourseKey
@@ -593,3 +598,167 @@ def test_a_file_that_vanishes_while_the_version_is_computed_is_a_read_error(tiny
     with pytest.raises(CourseReadError, match="changed while it was read") as info:
         read_olx(tiny)
     assert info.value.path == "problem/p1.xml"
+
+
+# -- 6. values that once escaped as RecursionError, OverflowError, UnicodeEncodeError -------------------------
+
+COURSE_START = datetime(2024, 1, 1, tzinfo=UTC)
+#: Dates Python cannot hold (or not once in UTC), as Open edX reads them: JSON numbers are milliseconds.
+BAD_DATES = {
+    "1e400": "1e400",  # JSON decodes it to infinity
+    "milliseconds-1e20": "1e20",
+    "year-9999-west-of-utc": "9999-12-31T23:59:59-05:00",
+    "year-1-east-of-utc": "0001-01-01T00:00:00+05:00",
+    "year-99999": "99999-01-01T00:00:00Z",
+}
+
+
+def chapter_with_attribute(make_course, name, raw):
+    title = "" if name == "display_name" else 'display_name="Chapter one" '
+    return make_course({"chapter/ch1.xml": f"<chapter {title}{name}={quoteattr(raw)}>\n"
+                                           '  <sequential url_name="seq1"/>\n</chapter>'})
+
+
+def lenient_and_strict(path, caplog):
+    """(the blocks of a lenient read by id, its warnings, the CourseReadError of a strict read)."""
+    with caplog.at_level(logging.WARNING, logger="event_sinks.courses.olx"):
+        blocks = {b.block_id: b for b in read_olx(path).blocks()}
+    warnings = caplog.text
+    caplog.clear()
+    with pytest.raises(CourseReadError) as info:
+        list(read_olx(path, strict=True).blocks())
+    return blocks, warnings, info.value
+
+
+@pytest.mark.parametrize("raw", BAD_DATES.values(), ids=BAD_DATES.keys())
+@pytest.mark.parametrize("name", ["start", "due"])
+def test_dates_out_of_range_name_the_file_line_and_attribute(make_course, caplog, name, raw):
+    blocks, warnings, error = lenient_and_strict(chapter_with_attribute(make_course, name, raw), caplog)
+    chapter = blocks["ch1"]
+    assert (chapter.start, chapter.due) == (COURSE_START, None)  # treated as not set: inherited
+    assert f"chapter/ch1.xml:1: <chapter> {name}:" in warnings
+    assert (error.path, error.line) == ("chapter/ch1.xml", 1) and f"<chapter> {name}:" in error.message
+
+
+@pytest.mark.parametrize("raw", ["1e400", "1e20", '"9999-12-31T23:59:59-05:00"'], ids=["inf", "1e20", "9999"])
+def test_policy_dates_out_of_range_name_the_policy_file_and_key(make_course, caplog, raw):
+    policy = '{"course/T1": {"display_name": "Tiny"}, "chapter/ch1": {"due": ' + raw + "}}"
+    blocks, warnings, error = lenient_and_strict(make_course({"policies/T1/policy.json": policy}), caplog)
+    assert blocks["ch1"].due is None and blocks["course"].display_name == "Tiny"
+    assert 'policies/T1/policy.json: "chapter/ch1" due:' in warnings
+    assert error.path == "policies/T1/policy.json" and '"chapter/ch1" due:' in error.message
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize("policy", [DEEP, '{"chapter/ch1": {"display_name": ' + DEEP + "}}"], ids=["file", "value"])
+def test_deep_json_in_the_policy_is_a_located_problem(make_course, caplog, policy):
+    path = make_course({"policies/T1/policy.json": policy})
+    with caplog.at_level(logging.WARNING, logger="event_sinks.courses.olx"):
+        course = read_olx(path)  # before: RecursionError
+    assert course.display_name == "Tiny course"  # the policy is ignored: the XML's name
+    assert "policies/T1/policy.json: unreadable policy: JSON nested too deeply" in caplog.text
+    with pytest.raises(CourseReadError, match="nested too deeply") as info:
+        read_olx(path, strict=True)
+    assert info.value.path == "policies/T1/policy.json"
+
+
+def test_deep_json_in_an_attribute_is_a_located_problem(make_course, caplog):
+    blocks, warnings, error = lenient_and_strict(chapter_with_attribute(make_course, "graded", DEEP), caplog)
+    assert blocks["ch1"].graded is False
+    assert "chapter/ch1.xml:1: <chapter> graded: JSON nested too deeply" in warnings
+    assert (error.path, error.line) == ("chapter/ch1.xml", 1)
+
+
+SURROGATE = "\ud800"
+
+
+@pytest.mark.parametrize("where", ["policy", "attribute"])
+@pytest.mark.parametrize("name", ["display_name", "format"])
+def test_lone_surrogates_in_titles_are_replaced_and_named(make_course, caplog, where, name):
+    # Only JSON can spell a lone surrogate (XML cannot hold one): "\ud800" in policy.json, or an
+    # attribute whose value is a JSON string.
+    if where == "policy":
+        policy = json.dumps({"chapter/ch1": {name: "Ch" + SURROGATE + "apter"}})  # written as the escape \ud800
+        path = make_course({"policies/T1/policy.json": policy})
+        named = f'policies/T1/policy.json: "chapter/ch1" {name}:'
+    else:
+        path = chapter_with_attribute(make_course, name, '"Ch\\ud800apter"')
+        named = f"chapter/ch1.xml:1: <chapter> {name}:"
+    blocks, warnings, error = lenient_and_strict(path, caplog)
+    assert getattr(blocks["ch1"], name) == "Ch\ufffdapter"
+    assert named in warnings and "lone surrogate" in warnings and SURROGATE not in warnings
+    assert "lone surrogate" in error.message and SURROGATE not in str(error)
+    "Ch\ufffdapter".encode()  # what the engine is sent now encodes
+
+
+def test_a_lone_surrogate_in_the_course_name_is_replaced(make_course):
+    path = make_course({"policies/T1/policy.json": '{"course/T1": {"display_name": "\\udfffTiny"}}'})
+    assert read_olx(path).display_name == "\ufffdTiny"
+    with pytest.raises(CourseReadError, match="lone surrogate"):
+        read_olx(path, strict=True)
+
+
+def test_modulestore_titles_with_lone_surrogates_are_replaced(caplog):
+    store = tiny_store()
+    store.add_block(TINY, "html", "bad_name", parent=tiny_key("vertical", "unit"),
+                    fields={"display_name": "bad" + SURROGATE, "format": SURROGATE})
+    with caplog.at_level(logging.WARNING, logger="event_sinks"):
+        blocks = {b.block_id: b for b in read_modulestore(TINY, store=store).blocks()}
+    assert (blocks["bad_name"].display_name, blocks["bad_name"].format) == ("bad\ufffd", "\ufffd")
+    assert tiny_key("html", "bad_name") in caplog.text and "lone surrogate" in caplog.text
+
+
+def sections_course(make_course, n):
+    chapters = "".join(f'<chapter url_name="c{i}" display_name="c"/>' for i in range(n))
+    return make_course({"course/T1.xml": f"<course>{chapters}</course>"}, name=f"sections{n}")
+
+
+def test_more_sections_than_the_outline_ordinals_hold_is_a_read_error_in_both_modes(make_course):
+    assert limits.MAX_CHILDREN == 65_535 == 2 ** 16 - 1  # section_ordinal is UInt16: position + 1
+    blocks = bounded(read_olx(sections_course(make_course, 65_535)).blocks(), most=70_000)
+    assert len(blocks) == 65_536 and blocks[-1].position == 65_534
+    path = sections_course(make_course, 65_536)
+    for strict in (False, True):
+        with pytest.raises(CourseReadError, match="more than 65535 children") as info:
+            bounded(read_olx(path, strict=strict).blocks(), most=70_000)
+        assert (info.value.path, info.value.line) == ("course/T1.xml", 1)
+        assert P + "course+block@course" in info.value.message
+
+
+def test_more_modulestore_sections_than_the_outline_ordinals_hold_is_a_read_error():
+    store = tiny_store()
+    for i in range(65_535):  # with the tiny course's own chapter: 65,536
+        store.add_block(TINY, "chapter", f"c{i}", parent=tiny_key("course", "course"))
+    cache_subtree_edited_on(store)
+    with pytest.raises(CourseReadError, match="more than 65535 children") as info:
+        bounded(read_modulestore(TINY, store=store).blocks(), most=70_000)
+    assert tiny_key("course", "course") in str(info.value) and TINY in str(info.value)
+
+
+def test_a_backfill_of_hostile_exports_dumps_the_others_and_names_each_fault(embedded, tmp_path, caplog):
+    from event_sinks import dump
+
+    def export(number, files):
+        course_xml = {"course.xml": f'<course url_name="T1" org="TinyX" course="{number}"/>'}
+        return write_tree(tmp_path / "exports" / number, {**conftest.TINY, **course_xml, **files})
+
+    export("Good", {})
+    export("Dates", {"chapter/ch1.xml": '<chapter start="1e400"><sequential url_name="seq1"/></chapter>'})
+    export("DeepPolicy", {"policies/T1/policy.json": DEEP})
+    export("Surrogate", {"policies/T1/policy.json": '{"course/T1": {"display_name": "\\ud800"}}'})
+    chapters = "".join(f'<chapter url_name="c{i}" display_name="c"/>' for i in range(65_536))
+    export("Sections", {"course/T1.xml": f"<course>{chapters}</course>"})
+    set_course_source(OlxSource([tmp_path / "exports"]))
+    try:
+        with caplog.at_level(logging.WARNING):
+            summary = dump("course_outline")  # before: the listing itself raised RecursionError
+    finally:
+        set_course_source(None)
+    outcome = {r.key.split("+")[1]: r.status for r in summary.results}
+    assert outcome == {"Dates": "dumped", "DeepPolicy": "dumped", "Good": "dumped", "Sections": "failed",
+                       "Surrogate": "dumped"}
+    (failed,) = [r for r in summary.results if r.status == "failed"]
+    assert "course/T1.xml:1" in failed.error and "more than 65535 children" in failed.error
+    assert "chapter/ch1.xml:1: <chapter> start:" in caplog.text and "lone surrogate" in caplog.text

@@ -1,4 +1,4 @@
-"""The course sinks over the modulestore reader: detached blocks and blocks that fail to load, dumped."""
+"""The course sinks over the modulestore reader: detached blocks, failed blocks, courses the outline cannot number."""
 
 from __future__ import annotations
 
@@ -85,3 +85,26 @@ def test_a_block_that_fails_to_load_is_dumped_under_its_authored_key(store):
              "WHERE child_location = {l:String}", l=FAILING)
     assert edge == [("block-v1:Tabs+T1+R+type@vertical+block@unit00000001", "problem", 1)]
     assert q("SELECT count() FROM {db}.course_outline WHERE location LIKE '%type@error%'") == [(0,)]
+
+
+def test_a_course_the_outline_cannot_number_fails_alone_and_says_why(embedded):
+    """65,536 sections overflow the UInt16 section ordinals: that course fails, named, before any row is
+    written; a title holding a lone surrogate (not encodable as UTF-8) is dumped with U+FFFD instead."""
+    wide, odd = "course-v1:Wide+W+R", "course-v1:Odd+O+R"
+    store = StandInModuleStore([synthetic_course("Wide", "W", "R", N), synthetic_course("Odd", "O", "R", N)])
+    for i in range(65_536 - 10):  # the synthetic course has 10 sections
+        store.add_block(wide, "chapter", f"extra{i}", parent="block-v1:Wide+W+R+type@course+block@course")
+    store.add_block(odd, "chapter", "odd", parent="block-v1:Odd+O+R+type@course+block@course",
+                    fields={"display_name": "odd \ud800 title"})
+    set_course_source(ModulestoreSource(store))
+    try:
+        summary = dump("course_outline", [wide, odd])
+    finally:
+        set_course_source(None)
+    status = {r.key: (r.status, r.error) for r in summary.results}
+    assert status[odd][0] == "dumped"
+    assert status[wide][0] == "failed"
+    assert "block-v1:Wide+W+R+type@course+block@course has more than 65535 children" in status[wide][1]
+    assert q("SELECT count() FROM {db}.course_outline WHERE course_key = {k:String}", k=wide) == [(0,)]
+    assert q("SELECT display_name FROM {db}.course_outline WHERE location = {l:String}",
+             l="block-v1:Odd+O+R+type@chapter+block@odd") == [("odd \ufffd title",)]

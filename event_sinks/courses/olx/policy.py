@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from ..course import has_lone_surrogate, replace_lone_surrogates
 from ..errors import CourseReadError
 from .export import Export, report, safe_rel
 from .item import Item
@@ -24,6 +25,7 @@ class CourseReader:
         self.org = ""
         self.run_name = ""
         self.policy: dict = {}
+        self.policy_file = ""  # the policy file read, relative to the export
 
     def load_policy(self) -> None:
         for rel in (f"policies/{self.run_name}/policy.json", f"policies/{self.run_name}.json"):
@@ -33,6 +35,10 @@ class CourseReader:
                 with self.export.open(rel) as fileobj:
                     data = json.loads(fileobj.read().decode("utf-8"))
             except FileNotFoundError:
+                continue
+            except RecursionError:
+                report(CourseReadError("unreadable policy: JSON nested too deeply to decode", rel, None), self.strict,
+                       self.export.source)
                 continue
             except (CourseReadError, OSError, ValueError) as exc:
                 problem = exc if isinstance(exc, CourseReadError) else CourseReadError(
@@ -45,15 +51,24 @@ class CourseReader:
                 continue
             if data:
                 self.policy = data
+                self.policy_file = rel
                 return
 
     def settings(self, item: Item) -> tuple:
-        """The block's own settings: attributes, then policy.json over them; UNSET where not set."""
+        """The block's own settings: attributes, then policy.json over them; UNSET where not set.
+
+        A value that cannot be read (an unreadable or out-of-range date, JSON nested too deeply) is a
+        problem naming the file, line and attribute -- the policy file and ``"TYPE/ID" NAME`` when it
+        comes from the policy -- and is treated as not set; text holding lone surrogates (which JSON
+        escapes can spell, and which cannot be stored) is a problem too, each surrogate replaced by
+        U+FFFD.
+        """
         attrs = item.attrs
         source = self.export.source
         # the root's entry is "course/RUN"; a <course> nested in the tree has an id of its own (never "course")
-        policy_id = self.run_name if item.tag == "course" and item.block_id == "course" else item.block_id
-        policy = self.policy.get(item.tag + "/" + policy_id) if self.policy else None
+        policy_key = item.tag + "/" + (self.run_name if item.tag == "course" and item.block_id == "course"
+                                       else item.block_id)
+        policy = self.policy.get(policy_key) if self.policy else None
         if not isinstance(policy, dict):
             policy = None
         values = []
@@ -66,12 +81,24 @@ class CourseReader:
                 values.append(None if from_json is string_value else UNSET)
                 continue
             try:
-                values.append(convert(raw))
-            except ValueError as exc:
-                report(CourseReadError(f"<{item.tag}> {name}: {exc}; treated as not set", item.file, None),
-                        self.strict, source)
+                value = convert(raw)
+            except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+                why = "a value nested too deeply" if isinstance(exc, RecursionError) else exc
+                report(self._located(f"{why}; treated as not set", item, policy_key, name, convert is from_json),
+                       self.strict, source)
                 values.append(UNSET)
+                continue
+            if value.__class__ is str and has_lone_surrogate(value):
+                report(self._located("lone surrogates (not text, not encodable as UTF-8); each replaced by U+FFFD",
+                                     item, policy_key, name, convert is from_json), self.strict, source)
+                value = replace_lone_surrogates(value)
+            values.append(value)
         return tuple(values)
+
+    def _located(self, problem: str, item: Item, policy_key: str, name: str, in_policy: bool) -> CourseReadError:
+        if in_policy:
+            return CourseReadError(f'"{policy_key}" {name}: {problem}', self.policy_file, None)
+        return CourseReadError(f"<{item.tag}> {name}: {problem}", item.file, item.line)
 
 
 

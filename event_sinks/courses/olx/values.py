@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -23,13 +24,19 @@ UNSET = object()
 
 
 def json_or_raw(raw: str) -> Any:
-    """Open edX's ``deserialize_field``: JSON-decode an attribute value when it is JSON, else keep it."""
+    """Open edX's ``deserialize_field``: JSON-decode an attribute value when it is JSON, else keep it.
+
+    JSON nested deeper than Python's recursion limit is a ValueError (in Open edX the RecursionError
+    makes the block fail to load).
+    """
     first = raw[:1]
     if first == '"' or first in "-0123456789[{" or raw in ("null", "true", "false"):
         try:
             return json.loads(raw)
         except ValueError:
             return raw
+        except RecursionError:
+            raise ValueError("JSON nested too deeply to decode") from None
     return raw
 
 
@@ -81,7 +88,10 @@ def _parse_date_text(text: str) -> datetime | None:
     assert value is not None
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # within Python's years 1-9999 in its own zone, not in UTC
+        raise ValueError(f"date {text!r} is out of range once in UTC") from None
 
 
 def date_value(value: object) -> datetime | None:
@@ -91,7 +101,13 @@ def date_value(value: object) -> datetime | None:
     if isinstance(value, bool):
         raise ValueError(f"unreadable date {value!r}")
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value / 1000, UTC)
+        seconds = value / 1000
+        if not math.isfinite(seconds):
+            raise ValueError(f"unreadable date {value!r}")
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"date {value!r} (milliseconds since 1970) is out of range") from None
     if isinstance(value, str):
         return _parse_date_text(value)
     raise ValueError(f"unreadable date {value!r}")
