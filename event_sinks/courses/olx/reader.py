@@ -50,9 +50,12 @@ CourseReadError instead of finishing, since its blocks may mix two versions labe
 then fails and the previous one stays visible; the next dump reads the new version). A walk left
 before its end checks nothing. An extracted tarball is the reader's own copy and is not checked.
 
-Problems (a dangling pointer, malformed XML, an unsafe path, a file over the size cap) are reported
-with the file and line: by default logged as a WARNING on ``event_sinks.courses.olx`` and the broken
-block skipped with its subtree; with ``strict=True`` raised as :class:`CourseReadError`. Problems
+Problems (a dangling pointer, malformed XML, an unsafe path, a file over the size cap, a value that
+cannot be read: a date out of Python's range, JSON nested too deeply, text holding lone surrogates)
+are reported with the file and line -- and the attribute, or the policy file and ``"TYPE/ID" NAME``:
+by default logged as a WARNING on ``event_sinks.courses.olx`` and the broken block skipped with its
+subtree (a value that cannot be read is treated as not set; lone surrogates become U+FFFD); with
+``strict=True`` raised as :class:`CourseReadError`. Problems
 inside the course walk surface while iterating ``blocks()``. XML is parsed with the standard library's
 expat: any DOCTYPE (and so any entity declaration) is refused, no external resource is ever loaded,
 files are read only from inside the export (no ``..``, absolute paths or symlinks leading outside), and
