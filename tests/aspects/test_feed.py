@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -368,3 +369,32 @@ def test_course_names_come_from_course_overviews(aspects):
     publish()
     assert course_names(aspects.connection, aspects.database) == []
     assert uuid.UUID(str(q(aspects.connection, f"SELECT any(dump_id) FROM `{aspects.database}`.course_blocks")[0][0]))
+
+
+def test_the_verification_query_of_docs_aspects_md(aspects):
+    connection, database = aspects.connection, aspects.database
+    section = (Path(__file__).resolve().parents[2] / "docs" / "aspects.md").read_text().split("### Verification", 1)[1]
+    sql = section.split("```sql", 1)[1].split("```", 1)[0].strip().rstrip(";")
+    sql = sql.replace("event_sinks.", f"`{connection.database}`.").replace("event_sink.", f"`{database}`.")
+    publish()
+    assert connection.query(sql) == []  # they agree
+    connection.command(f"DELETE FROM `{database}`.course_blocks WHERE `order` > 19")
+    assert connection.query(sql) == [(DEMO_KEY, 21, 19)]
+    sync()
+    assert connection.query(sql) == []
+
+
+def test_a_dump_whose_commit_fails_reaches_nothing(aspects, monkeypatch):
+    connection, database = aspects.connection, aspects.database
+    create_aspects_tables(connection, database, with_view=False)
+    from event_sinks.dumping import ledger
+
+    def refuse(*args, **kwargs):
+        raise OSError("connection reset while inserting the ledger row")
+
+    monkeypatch.setattr(ledger, "commit", refuse)
+    assert dump("course_outline", [DEMO_KEY]).count("failed") == 1
+    assert q(connection, f"SELECT count() FROM `{database}`.course_blocks") == [(0,)]  # all rows written, none copied
+    monkeypatch.undo()
+    publish()
+    assert current_blocks(connection, database) == our_blocks(connection) != []
