@@ -398,3 +398,16 @@ def test_a_dump_whose_commit_fails_reaches_nothing(aspects, monkeypatch):
     monkeypatch.undo()
     publish()
     assert current_blocks(connection, database) == our_blocks(connection) != []
+
+
+def test_a_tombstone_deletes_only_the_rows_written_before_it(aspects):
+    connection, database = aspects.connection, aspects.database
+    create_aspects_tables(connection, database, with_view=False)
+    publish()
+    later = "2099-01-01 00:00:00.000000+00:00"  # written after the tombstone (the course made again elsewhere)
+    connection.command(
+        f"INSERT INTO `{database}`.course_blocks (org, course_key, location, display_name, xblock_data_json, "
+        "edited_on, dump_id, time_last_dumped) VALUES ('EventSinks', {k:String}, {l:String}, 'Again', '{}', '', "
+        "generateUUIDv4(), {t:String})", {"k": DEMO_KEY, "l": WELCOME_VIDEO, "t": later})
+    dump("course_outline", [DEMO_KEY], delete=True)
+    assert q(connection, f"SELECT display_name, time_last_dumped FROM `{database}`.course_blocks") == [("Again", later)]
