@@ -52,7 +52,9 @@ Setup (a virtualenv of its own; the library's own tooling is not involved):
     /work/venv-anchors/bin/pip install --no-deps --ignore-requires-python \\
         --target /work/venv-anchors/aspects-2.1.0 platform-plugin-aspects==2.1.0
 
-(``--aspects-2-path`` points elsewhere.) Results: benchmarks/results/vs_existing.json (``--output``),
+(``--aspects-2-path`` points elsewhere.) ``--library DIR`` measures the event_sinks package under DIR
+instead of this checkout's working tree, e.g. ``git archive HEAD | tar -x -C /tmp/head`` while others
+edit the tree. Results: benchmarks/results/vs_existing.json (``--output``),
 with the load average at the start and the end: the machine is shared, figures must be re-measured
 on an idle one.
 """
@@ -74,6 +76,10 @@ REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = REPO / "benchmarks"
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCHMARKS))
+#: ``--library``: the event_sinks to measure, when not this checkout's (e.g. a ``git archive`` of a revision)
+LIBRARY_ENV = "VS_EXISTING_LIBRARY"
+if os.environ.get(LIBRARY_ENV):
+    sys.path.insert(0, os.environ[LIBRARY_ENV])
 RESULTS = BENCHMARKS / "results"
 DEFAULT_ASPECTS_2 = Path(sys.prefix) / "aspects-2.1.0"
 
@@ -347,7 +353,7 @@ PHASES = [
     ("engine statements (chDB, C)", "", "<built-in method chdb._chdb.query>"),
     ("task body in all", "/tasks.py", "dump_course_to_clickhouse"),
     ("  CourseOverview query + serializer (fixed)", "/sinks/base_sink.py", "get_object"),
-    ("  blocks: read + one dict per block", "_sink.py", "serialize_item"),
+    ("  blocks: read + one dict per block", "/course_overview_sink.py", "serialize_item"),
     ("  blocks: read + one dict per block", "/course_published.py", "serialize_item"),
     ("    strip_branch_and_version (for_branch per block)", "", "strip_branch_and_version"),
     ("  CSV build + POST (2 requests)", "/sinks/base_sink.py", "send_item"),
@@ -504,7 +510,8 @@ def print_tables(report: dict[str, Any]) -> None:
     fit = report.get("ours_fixed_vs_per_row")
     if fit:
         print(f"\nour dump, embedded, t = fixed + per-row x blocks from the 1k and 10k best times: fixed "
-              f"{fit['fixed_ms']:.1f} ms a dump, {fit['per_row_us']:.2f} us a block (read cost included)")
+              f"{fit['fixed_ms']:.1f} ms a dump, {fit['per_row_us']:.2f} us a block (read cost included; two "
+              "best-of-N times on a shared machine: rough, and meaningless when the read cost dominates)")
 
 
 def fixed_vs_per_row(report: dict[str, Any]) -> dict[str, float] | None:
@@ -569,6 +576,19 @@ def xblock_floor(n_blocks: int = 20_000, repeat: int = 5) -> float:
     return best
 
 
+def library_revision(library: Path | None) -> dict[str, Any]:
+    """Which event_sinks is measured: a folder given, or this checkout (its commit, and whether
+    event_sinks/ had uncommitted changes: others may be editing it while the benchmark runs)."""
+    if library:
+        return {"path": str(library.resolve())}
+
+    def git(*argv: str) -> str:
+        return subprocess.run(["git", *argv], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip()
+
+    return {"path": str(REPO), "commit": git("rev-parse", "HEAD"),
+            "uncommitted_changes_in_event_sinks": bool(git("status", "--porcelain", "--", "event_sinks"))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1k and 10k blocks only")
@@ -584,6 +604,9 @@ def main() -> None:
     parser.add_argument("--profile", nargs="*", choices=[c.name for c in CONTENDERS],
                         help="also a cProfile of 50 dumps of a 1k-block course: ours-embedded when no name is given")
     parser.add_argument("--xblock-floor", action="store_true", help="only measure the XBlock library's per-block cost")
+    parser.add_argument("--library", type=Path,
+                        help="measure the event_sinks package under this folder (e.g. a git archive of a revision) "
+                             "instead of this checkout's working tree")
     parser.add_argument("--output", type=Path, default=RESULTS / "vs_existing.json")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--profile-worker", nargs="+", help=argparse.SUPPRESS)
@@ -618,6 +641,9 @@ def main() -> None:
         "anchors": {a.name: a.version for a in contenders if a.kind == "anchor"},
         "sizes": [],
     }
+    if args.library:
+        os.environ[LIBRARY_ENV] = str(args.library.resolve())  # inherited by every worker
+    report["library"] = library_revision(args.library)
     started = time.perf_counter()
     discard, discard_url = start_discard_server()
     try:
