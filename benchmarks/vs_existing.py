@@ -36,10 +36,11 @@ and "share" is our dump's rate over it.
 stand-in figure, not a measurement of the real store. ``--xblock-floor`` measures its floor here:
 the XBlock library alone (installed from PyPI) building a block with ``construct_xblock_from_class``
 and reading the seven settings every course sink reads, through ``KvsFieldData`` over a key-value
-store that is one dict lookup per field (what split's SplitMongoKVS does at its core): 120-210 us a
-block on the loaded 2-core machine this was written on. Inside the platform, split's runtime adds
-the platform's mixins, ``InheritingFieldData`` and the LMS/CMS field-data wrappers on top; 100 us is
-the round figure below that floor. ``--read-cost 0`` shows the sinks' own costs alone. Aspects
+store that is one dict lookup per field (what split's SplitMongoKVS does at its core): 72-210 us a
+block on the shared 2-core machine this was written on, depending on its load (load average 4-5).
+Inside the platform, split's runtime adds the platform's mixins, ``InheritingFieldData`` and the
+LMS/CMS field-data wrappers on top, and an idle machine takes less: 100 us is a round figure between
+the two, not a measurement of the real store. ``--read-cost 0`` shows the sinks' own costs alone. Aspects
 loads each block twice (the tree from ``get_course``, then ``get_items`` for the detached blocks),
 so it pays the read cost twice; openedx-event-sink-clickhouse and this library once.
 
