@@ -2,26 +2,32 @@
 
 ``chdb:///path`` runs ClickHouse in this process (chDB); ``http(s)://`` talks to a server. Both go
 through clickhouse-connect, so the library speaks one dialect and one wire format. This module adds
-only what the library needs on top: DDL applied once per process, columnar inserts with explicit
-names and types, errors translated into plain words (:mod:`.diagnostics`), and what this engine
-can do (:class:`Capabilities`), learnt from its error codes.
+only what the library needs on top: DDL that writes nothing already defined, columnar inserts with
+explicit names and types that a replay cannot duplicate, errors translated into plain words
+(:mod:`.diagnostics`), the server's clock (:class:`ServerClock`, which orders dumps), one time limit
+per dump over all its requests (:class:`TimeLimit`), and what this engine can do
+(:class:`Capabilities`), learnt from its error codes.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
 
 from ..conf import Settings, get_settings
-from ..core.schema import Schema, Table
-from ..errors import ConfigurationError, EngineError
+from ..core.schema import Schema, Table, View
+from ..errors import ConfigurationError, EngineError, EngineUnavailableError
 from . import diagnostics
-from .ddl import Renderer
+from .ddl import DEDUPLICATION_SETTING, Renderer
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,211 @@ class Capabilities:
     background_delete: bool | None = None
     #: ``SYSTEM JEMALLOC PURGE`` (the embedded engine handing freed memory back to the system).
     allocator_purge: bool | None = None
+    #: ``insert_deduplication_token`` and friends on inserts (:meth:`Connection.insert_columns`).
+    insert_tokens: bool | None = None
+    #: ``max_execution_time`` on the statements of a dump (a settings profile may forbid changing it).
+    execution_limit: bool | None = None
+
+
+# -- the time limit of a dump ------------------------------------------------------------------------
+
+#: Per thread: ``limit``, the :class:`TimeLimit` of the dump it runs, and ``deadline``, when the
+#: request it has in flight must be over (monotonic seconds); read by the sockets of server connections.
+_local = threading.local()
+
+
+class TimeLimit:
+    """What is left of one dump's DUMP_TIMEOUT: the time it may still spend waiting for the engine.
+
+    Only the engine's requests draw on it (reading the source is the source's time, not the
+    engine's), so a slow server, or one that trickles its answers, fails the dump once ``seconds``
+    are spent, however many requests it took: each request may use what is left, checked before it
+    starts, sent to servers as ``max_execution_time``, and enforced on every read and write of its
+    socket (a per-read timeout alone never ends a trickle).
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.left = seconds
+
+    def renew(self) -> None:
+        """Another dump starts: the full time again."""
+        self.left = self.seconds
+
+
+def current_limit() -> TimeLimit | None:
+    """The time limit of the dump this thread runs, if any."""
+    return getattr(_local, "limit", None)
+
+
+def _within_deadline(sock: Any, operation: Callable[..., Any], *args: Any) -> Any:
+    """Run one socket read or write so that it ends by the deadline of the request in flight."""
+    deadline = getattr(_local, "deadline", None)
+    if deadline is None:
+        return operation(*args)
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("DUMP_TIMEOUT ran out")
+    previous = sock.gettimeout()
+    sock.settimeout(left if previous is None else min(previous, left))
+    try:
+        return operation(*args)
+    finally:
+        try:
+            sock.settimeout(previous)
+        except OSError:  # closed meanwhile
+            pass
+
+
+@functools.cache
+def _bounded_pools() -> dict[str, Any]:
+    """urllib3 pool classes whose connections honour :func:`_within_deadline` on every socket operation.
+
+    Built on first use (urllib3 comes with clickhouse-connect, imported only when a server is used).
+    The socket urllib3 opened is switched to a subclass that adds the deadline and nothing else.
+    """
+    import socket
+    import ssl
+
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class Bounded:
+        __slots__ = ()
+
+        def recv(self, *args: Any) -> Any:
+            return _within_deadline(self, super().recv, *args)  # type: ignore[misc]
+
+        def recv_into(self, *args: Any) -> Any:
+            return _within_deadline(self, super().recv_into, *args)  # type: ignore[misc]
+
+        def send(self, *args: Any) -> Any:
+            return _within_deadline(self, super().send, *args)  # type: ignore[misc]
+
+        def sendall(self, *args: Any) -> Any:
+            return _within_deadline(self, super().sendall, *args)  # type: ignore[misc]
+
+    class BoundedSocket(Bounded, socket.socket):
+        __slots__ = ()
+
+    class BoundedSSLSocket(Bounded, ssl.SSLSocket):
+        pass
+
+    bounded = {socket.socket: BoundedSocket, ssl.SSLSocket: BoundedSSLSocket}
+
+    class BoundedConnection:
+        timeout: Any
+        sock: Any
+
+        def connect(self) -> None:
+            deadline = getattr(_local, "deadline", None)
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("DUMP_TIMEOUT ran out")
+                if not isinstance(self.timeout, int | float) or self.timeout > left:
+                    self.timeout = left
+            super().connect()  # type: ignore[misc]
+            kind = bounded.get(type(self.sock))
+            if kind is not None:
+                self.sock.__class__ = kind
+
+    class BoundedHTTPConnection(BoundedConnection, HTTPConnection):
+        pass
+
+    class BoundedHTTPSConnection(BoundedConnection, HTTPSConnection):
+        pass
+
+    class BoundedHTTPPool(HTTPConnectionPool):
+        ConnectionCls = BoundedHTTPConnection
+
+    class BoundedHTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = BoundedHTTPSConnection
+
+    return {"http": BoundedHTTPPool, "https": BoundedHTTPSPool}
+
+
+def _bounded_pool_manager(target: Any) -> Any:
+    """A pool manager for one server whose sockets keep the time limit; None where it cannot be had.
+
+    None when the environment routes the server through an HTTP proxy (the driver's own proxy
+    manager is used then) or the driver lacks the helpers: time limits are then checked between
+    requests and by the server (``max_execution_time``) only.
+    """
+    try:
+        from clickhouse_connect.driver.httputil import check_env_proxy, get_pool_manager_options
+        from urllib3 import PoolManager
+    except ImportError:
+        return None
+    if check_env_proxy("https" if target.secure else "http", target.host, target.port):
+        return None
+    manager = PoolManager(**get_pool_manager_options())
+    manager.pool_classes_by_scheme = _bounded_pools()
+    return manager
+
+
+# -- the server's clock ----------------------------------------------------------------------------
+
+#: Seconds after which a connection reads the server's clock again.
+CLOCK_RESYNC = 60.0
+#: Wall and monotonic clocks drifting apart by more than this (seconds) since the last reading -- an
+#: NTP step, a suspended host -- means this host's time moved: the server's clock is read again.
+CLOCK_JUMP = 1.0
+#: A host clock further than this (seconds) from the server's is reported, once per connection.
+CLOCK_SKEW_REPORTED = 1.0
+
+
+class ServerClock:
+    """The server's clock as seen from this process: what dumps are ordered by, not this host's clock.
+
+    Several hosts write to one server, and any of them may be minutes off or have its clock
+    stepped by NTP; ordering dumps by writers' clocks let such a host hide every later dump. So one
+    query reads the server's ``now64(6)``, and from then on the time is carried forward by this
+    process's monotonic clock, which no wall-clock error or step moves. The reading is renewed every
+    CLOCK_RESYNC seconds and whenever the wall clock jumped against the monotonic one. Its error is at
+    most half the round trip of the reading; readings of one connection never go backwards.
+    """
+
+    def __init__(self, read: Callable[[], datetime], where: str):
+        self._read = read
+        self._where = where
+        self._lock = threading.Lock()
+        self._anchor: tuple[datetime, float, float] | None = None  # server time, monotonic and wall time then
+        self._last: datetime | None = None
+        self._reported = False
+
+    def now(self) -> datetime:
+        """The server's time now (UTC)."""
+        anchor = self._anchor
+        monotonic, wall = time.monotonic(), time.time()
+        if (anchor is None or monotonic - anchor[1] > CLOCK_RESYNC
+                or abs((wall - anchor[2]) - (monotonic - anchor[1])) > CLOCK_JUMP):
+            anchor = self._measure()
+            monotonic = time.monotonic()
+        value = anchor[0] + timedelta(seconds=monotonic - anchor[1])
+        with self._lock:
+            if self._last is not None and value <= self._last:
+                value = self._last + timedelta(microseconds=1)
+            self._last = value
+        return value
+
+    def _measure(self) -> tuple[datetime, float, float]:
+        before = time.monotonic()
+        server = self._read()  # not under the lock: a slow server must not stall the other threads
+        after = time.monotonic()
+        if server.tzinfo is None:
+            server = server.replace(tzinfo=UTC)
+        middle = (before + after) / 2  # when the server read its clock, as well as can be told
+        anchor = (server, middle, time.time() - (after - middle))
+        skew = anchor[2] - server.timestamp()
+        if abs(skew) > CLOCK_SKEW_REPORTED and not self._reported:
+            self._reported = True
+            log.warning("event_sinks: this host's clock is %.1f s %s the clock of ClickHouse at %s; dumps are "
+                        "ordered by ClickHouse's clock, so they are not affected, but fix this host's time",
+                        abs(skew), "ahead of" if skew > 0 else "behind", self._where)
+        with self._lock:
+            self._anchor = anchor
+        return anchor
 
 
 class Connection:
@@ -48,8 +259,10 @@ class Connection:
         self.renderer = Renderer(self.target.database, self.settings.cluster)
         self.capabilities = Capabilities()
         self._client: Any = None
+        self._pool: Any = None
         self._lock = threading.Lock()
-        self._schemas_applied: set[object] = set()  # statements run, and ("columns", table) checked
+        self._schemas_applied: set[object] = set()  # statements run, and ("table"/"view", object) checked
+        self.clock = ServerClock(self._read_server_clock, self.target.masked)
 
     def __repr__(self) -> str:
         return f"<Connection {self.target.masked} database={self.target.database}>"
@@ -77,6 +290,7 @@ class Connection:
             if self.target.embedded:
                 client = clickhouse_connect.get_client(interface="chdb", path=self.target.path)
             else:
+                self._pool = self._pool or _bounded_pool_manager(self.target)
                 client = clickhouse_connect.get_client(
                     interface="https" if self.target.secure else "http",
                     host=self.target.host,
@@ -89,6 +303,7 @@ class Connection:
                     send_receive_timeout=math.ceil(self.settings.send_receive_timeout),
                     autogenerate_session_id=False,
                     query_retries=0,
+                    **({"pool_mgr": self._pool} if self._pool is not None else {}),
                 )
         except ImportError as exc:
             raise ConfigurationError(
@@ -110,61 +325,157 @@ class Connection:
     def close(self) -> None:
         """Release the client (for the embedded engine: the data directory lock)."""
         with self._lock:
-            if self._client is not None:
-                try:
+            try:
+                if self._client is not None:
                     self._client.close()
-                finally:
-                    self._client = None
+            finally:
+                self._client = None
+                if self._pool is not None:
+                    self._pool.clear()
+                    self._pool = None
 
     # -- statements ----------------------------------------------------------------------------------
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         """Run a statement that returns no rows (DDL, DELETE)."""
-        try:
-            return self.client.command(sql, parameters=parameters)
-        except EngineError:
-            raise
-        except Exception as exc:
-            raise self.translate(exc, sql) from exc
+        return self._run(sql, lambda settings: self.client.command(sql, parameters=parameters, settings=settings))
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple]:
         """Run a SELECT and return its rows as tuples. Values go in ``parameters``, never in ``sql``."""
-        try:
-            return self.client.query(sql, parameters=parameters).result_rows
-        except EngineError:
-            raise
-        except Exception as exc:
-            raise self.translate(exc, sql) from exc
+        return self._run(sql, lambda settings: self.client.query(sql, parameters=parameters,
+                                                                 settings=settings).result_rows)
 
     def insert_columns(
-        self, table: str, names: Sequence[str], types: Sequence[str], columns: Sequence[Sequence[Any]]
+        self, table: str, names: Sequence[str], types: Sequence[str], columns: Sequence[Sequence[Any]],
+        *, token: str | None = None,
     ) -> int:
         """Insert column-oriented data with explicit names and types (no DESCRIBE round trip).
 
         Returns the bytes the engine reports written (0 when it does not say). ``DateTime64`` values
         may be datetimes or ints (ticks), which clickhouse-connect writes without converting each one.
+        With a ``token`` (unique to this data), the insert is idempotent: the driver sends an insert
+        again when the connection died before its answer, and the table drops a second arrival
+        (:data:`.ddl.DEDUPLICATION_WINDOW`); it is also applied before the answer (no async insert).
         """
-        try:
+        settings: dict[str, Any] = {}
+        if token is not None and self.capabilities.insert_tokens is not False:
+            settings = {"insert_deduplication_token": token, "insert_deduplicate": 1, "async_insert": 0}
+
+        def insert(settings: dict[str, Any]) -> Any:
             client = self.client
             context = client.create_insert_context(
                 table, column_names=list(names), database=self.database, column_type_names=list(types),
-                column_oriented=True,
+                column_oriented=True, settings=settings or None,
             )
             try:
-                summary = client.insert(data=columns, context=context)
+                return client.insert(data=columns, context=context)
             finally:
                 # clickhouse-connect's InsertContext holds a bound method of itself (a reference cycle), so
                 # without this the data of every insert would stay alive until the next full garbage
                 # collection -- in a dump of many batches, memory O(course) instead of O(batch).
                 vars(context).pop("_next_block_data", None)
-        except EngineError:
-            raise
-        except Exception as exc:
-            raise self.translate(exc, f"INSERT INTO {table}") from exc
+
+        doing = f"INSERT INTO {table}"
+        try:
+            summary = self._run(doing, lambda _: insert(settings), server_limit=False)
+        except EngineError as exc:
+            if not settings or diagnostics.error_code(exc) not in diagnostics.SETTING_REFUSED:
+                raise
+            log.warning("event_sinks: %s refuses deduplication tokens on inserts; an insert the driver replays "
+                        "is then caught by the row count check of each dump (%s)", self.target.masked, str(exc)[:200])
+            self.capabilities.insert_tokens = False
+            summary = self._run(doing, lambda _: insert({}), server_limit=False)
+        else:
+            if settings:
+                self.capabilities.insert_tokens = True
         try:
             return int(summary.written_bytes())
         except (AttributeError, TypeError, ValueError):
             return 0
+
+    def _run(self, doing: str, call: Callable[[dict[str, Any]], Any], *, server_limit: bool = True) -> Any:
+        """One engine request: drawn from this thread's time limit, its driver errors translated.
+
+        Within a dump's time limit a server also gets ``max_execution_time`` (what is left), unless
+        it refused that once (a settings profile's constraint); the request is then sent without it.
+        """
+        with self._request(doing) as limit:
+            settings = {}
+            if (server_limit and limit is not None and not self.target.embedded
+                    and self.capabilities.execution_limit is not False):
+                settings = {"max_execution_time": max(1, math.ceil(limit.left))}
+            try:
+                try:
+                    return call(settings)
+                except Exception as exc:
+                    if not settings or diagnostics.error_code(exc) not in diagnostics.SETTING_REFUSED:
+                        raise
+                    log.info("event_sinks: %s does not take max_execution_time; dumps are bounded on this side "
+                             "only (%s)", self.target.masked, str(exc)[:200])
+                    self.capabilities.execution_limit = False
+                    return call({})
+            except Exception as exc:
+                failure = self._failure(exc, doing, limit)
+                if failure is exc:
+                    raise
+                raise failure from exc
+
+    @contextmanager
+    def _request(self, doing: str) -> Iterator[TimeLimit | None]:
+        limit = current_limit()
+        if limit is None:
+            yield None
+            return
+        if limit.left <= 0:
+            raise self._timed_out(limit, doing, "no time was left for it")
+        started = time.monotonic()
+        _local.deadline = started + limit.left
+        try:
+            yield limit
+        finally:
+            _local.deadline = None
+            limit.left -= time.monotonic() - started
+
+    def _failure(self, exc: Exception, doing: str, limit: TimeLimit | None) -> Exception:
+        """What to raise for ``exc``: the time limit's error once it ran out, else the translated error."""
+        translated = exc if isinstance(exc, EngineError) else self.translate(exc, doing)
+        deadline = getattr(_local, "deadline", None)
+        if limit is not None and deadline is not None and (
+                time.monotonic() >= deadline - 0.01 or diagnostics.error_code(exc) == diagnostics.TIMEOUT_EXCEEDED):
+            return self._timed_out(limit, doing, str(translated))
+        return translated
+
+    def _timed_out(self, limit: TimeLimit, doing: str, detail: str) -> EngineUnavailableError:
+        return EngineUnavailableError(
+            f"ClickHouse at {self.target.masked} took longer than DUMP_TIMEOUT ({limit.seconds:g} s of waiting "
+            f"for the engine per dump) while {diagnostics.short(doing)}: the server is too slow, or something "
+            f"between it and this host holds its answers back ({diagnostics.short(detail)})"
+        )
+
+    @contextmanager
+    def time_limit(self, seconds: float | None = None) -> Iterator[TimeLimit]:
+        """Bound the engine time of the requests this thread makes inside to ``seconds`` (DUMP_TIMEOUT).
+
+        Inside another time limit this one is that limit: all the statements of one dump draw on one
+        DUMP_TIMEOUT, whichever layer opened it.
+        """
+        outer = current_limit()
+        if outer is not None:
+            yield outer
+            return
+        limit = TimeLimit(self.settings.dump_timeout if seconds is None else seconds)
+        _local.limit = limit
+        try:
+            yield limit
+        finally:
+            _local.limit = None
+
+    def server_time(self) -> datetime:
+        """The server's clock now, in UTC: what orders dumps (:class:`ServerClock`)."""
+        return self.clock.now()
+
+    def _read_server_clock(self) -> datetime:
+        return self.query("SELECT now64(6, 'UTC')")[0][0]
 
     def delete(self, sql: str, parameters: dict[str, Any] | None = None, *, background: bool = True) -> None:
         """Run a lightweight ``DELETE``; with ``background``, let the engine apply it asynchronously.
@@ -211,28 +522,69 @@ class Connection:
     # -- schema --------------------------------------------------------------------------------------
 
     def apply_schema(self, schema: Schema, *, force: bool = False) -> list[str]:
-        """Create the database, tables and views of ``schema`` (idempotent); returns the statements.
+        """Create what ``schema`` lacks and bring the rest to its definition; returns the statements run.
 
-        A table made by an older version lacks the columns added since: they are added (with their
-        type's default for the rows already there) before the views, which may read them.
+        Nothing that already has its definition is written again: a view is replaced only when the
+        definition marker in its comment (:meth:`Renderer.view_comment`) differs, since every rewrite
+        of the engine's metadata can leave a damaged file behind on a full disk, and the embedded engine
+        does not start again with one (:func:`.diagnostics.damaged_metadata`). A table made by an older
+        version gains the columns and the deduplication window added since, before the views that read
+        them. Checked once per connection (``force``: again).
         """
         renderer = self.renderer
-        tables = [renderer.create_database(), *(renderer.create_table(t) for t in schema.tables)]
-        views = [renderer.create_view(v) for v in schema.views]
-        self._run_once(tables, force)
-        added = []
-        for table in schema.tables:
-            if force or ("columns", table) not in self._schemas_applied:
-                added += self._add_missing_columns(table)
-                self._schemas_applied.add(("columns", table))
-        self._run_once(views, force)
-        return tables + added + views
+        ran = self._run_once([renderer.create_database(), *(renderer.create_table(t) for t in schema.tables)],
+                             force)
+        tables = [t for t in schema.tables if force or ("table", t) not in self._schemas_applied]
+        views = [v for v in schema.views if force or ("view", v) not in self._schemas_applied]
+        if not tables and not views:
+            return ran
+        present = self._present([t.name for t in tables] + [v.name for v in views])
+        for table in tables:
+            ran += self._upgrade_table(table, present.get(table.name))
+            self._schemas_applied.add(("table", table))
+        for view in views:
+            ran += self._define_view(view, present.get(view.name))
+            self._schemas_applied.add(("view", view))
+        return ran
 
-    def _run_once(self, statements: list[str], force: bool) -> None:
+    def _run_once(self, statements: list[str], force: bool) -> list[str]:
+        ran = []
         for statement in statements:
             if force or statement not in self._schemas_applied:
                 self.command(statement)
                 self._schemas_applied.add(statement)
+                ran.append(statement)
+        return ran
+
+    def _present(self, names: list[str]) -> dict[str, tuple[str, str, str]]:
+        """name -> (engine, engine_full, comment) of the tables and views of ``names`` that exist."""
+        rows = self.query(
+            "SELECT name, engine, engine_full, comment FROM system.tables "
+            "WHERE database = {db:String} AND name IN {names:Array(String)}",
+            {"db": self.database, "names": names})
+        return {name: (engine, full, comment) for name, engine, full, comment in rows}
+
+    def _upgrade_table(self, table: Table, present: tuple[str, str, str] | None) -> list[str]:
+        """ALTER statements run to give an existing ``table`` what this version adds to its definition."""
+        statements = self._add_missing_columns(table)
+        if present is not None:
+            engine, full, _ = present
+            if not engine.startswith("Replicated") and not self.renderer.replicated(table) \
+                    and DEDUPLICATION_SETTING not in full:
+                statement = self.renderer.add_deduplication(table)
+                self.command(statement)
+                log.info("event_sinks: %s.%s, made by an earlier version, now deduplicates replayed inserts",
+                         self.database, table.name)
+                statements.append(statement)
+        return statements
+
+    def _define_view(self, view: View, present: tuple[str, str, str] | None) -> list[str]:
+        """(Re)create ``view`` unless it already has its definition; returns the statement run, if any."""
+        if present is not None and present[2] == self.renderer.view_comment(view):
+            return []
+        statement = self.renderer.create_view(view)
+        self.command(statement)
+        return [statement]
 
     def _add_missing_columns(self, table: Table) -> list[str]:
         """ALTER statements run to give an existing ``table`` the columns it lacks, in declaration order."""

@@ -1,17 +1,26 @@
 """DDL rendering: schema objects (:mod:`event_sinks.core.schema`) to ClickHouse statements.
 
-The one place that writes ``CREATE`` statements, so identifier quoting, ``ON CLUSTER`` and the
-switch to ``Replicated*`` engines are the same for every sink, built-in or third-party.
+The one place that writes ``CREATE`` statements, so identifier quoting, ``ON CLUSTER``, the switch to
+``Replicated*`` engines, the deduplication window and the definition marker of views are the same for
+every sink, built-in or third-party.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import attrs
 
 from ..core.schema import Column, Schema, Table, View, identifier, quote
 from ..errors import UnsafeIdentifierError
+
+#: Inserts a non-replicated table remembers (their ``insert_deduplication_token``), so that an insert
+#: sent again -- the driver replays an insert whose answer a reset connection lost -- is dropped
+#: instead of landing twice. ``Replicated*`` tables deduplicate by default
+#: (``replicated_deduplication_window``); 10,000 is that window's default too.
+DEDUPLICATION_WINDOW = 10_000
+DEDUPLICATION_SETTING = "non_replicated_deduplication_window"
 
 
 @attrs.frozen
@@ -33,6 +42,10 @@ class Renderer:
     def create_database(self) -> str:
         return f"CREATE DATABASE IF NOT EXISTS {quote(self.database)}{self.on_cluster}"
 
+    def replicated(self, table: Table) -> bool:
+        """Whether ``table`` gets a ``Replicated*`` engine (which deduplicates inserts by itself)."""
+        return bool(self.cluster) or table.engine.startswith("Replicated")
+
     def engine(self, table: Table) -> str:
         if self.cluster and not table.engine.startswith("Replicated"):
             # No arguments: the server's default_replica_path / default_replica_name apply, which is
@@ -47,10 +60,16 @@ class Renderer:
         )
         order = ", ".join(quote(c) for c in table.order_by)
         comment = f"\nCOMMENT {_literal(table.comment)}" if table.comment else ""
+        settings = "" if self.replicated(table) else f"\nSETTINGS {DEDUPLICATION_SETTING} = {DEDUPLICATION_WINDOW}"
         return (
             f"CREATE TABLE IF NOT EXISTS {self.qualified(table.name)}{self.on_cluster} (\n    {columns}\n)\n"
-            f"ENGINE = {self.engine(table)}\nORDER BY ({order}){comment}"
+            f"ENGINE = {self.engine(table)}\nORDER BY ({order}){settings}{comment}"
         )
+
+    def add_deduplication(self, table: Table) -> str:
+        """The ALTER that gives a table made by an earlier version its deduplication window."""
+        return (f"ALTER TABLE {self.qualified(table.name)}{self.on_cluster} "
+                f"MODIFY SETTING {DEDUPLICATION_SETTING} = {DEDUPLICATION_WINDOW}")
 
     def add_column(self, table: Table, column: Column, *, after: str | None) -> str:
         """The ALTER that adds ``column`` to an existing ``table`` (after ``after``, else first)."""
@@ -59,6 +78,20 @@ class Renderer:
                 f"ADD COLUMN IF NOT EXISTS {quote(column.name)} {column.type}{place}")
 
     def create_view(self, view: View) -> str:
+        """The statement that (re)defines ``view``, its definition marker in its comment."""
+        return f"{self._view_definition(view)}\nCOMMENT {_literal(self.view_comment(view))}"
+
+    def view_comment(self, view: View) -> str:
+        """``view``'s comment followed by a digest of its definition: an equal comment, an equal view.
+
+        What lets :meth:`Connection.apply_schema` leave a view alone rather than rewrite the engine's
+        metadata at every process start (a rewrite on a full disk can leave a damaged file behind).
+        """
+        digest = hashlib.sha256(self._view_definition(view).encode()).hexdigest()[:16]
+        marker = f"(definition {digest})"
+        return f"{view.comment} {marker}" if view.comment and _COMMENT_SAFE.match(view.comment) else marker
+
+    def _view_definition(self, view: View) -> str:
         select = view.select.replace("{db}", quote(self.database))
         return f"CREATE OR REPLACE VIEW {self.qualified(view.name)}{self.on_cluster} AS\n{select}"
 

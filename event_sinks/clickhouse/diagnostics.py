@@ -3,13 +3,15 @@
 Decisions are made from what the driver reports -- the exception class and ClickHouse's numeric
 error ``code`` -- not from message text. The one exception is chDB failing to start, which reports
 no code; that is recognised by chDB's own wording and completed by looking at the data directory's
-lock ourselves. Messages never show a password: the DSN is masked wherever it appears.
+lock ourselves, and by looking for damaged metadata files (:func:`damaged_metadata`), which chDB
+names only on its standard error. Messages never show a password: the DSN is masked wherever it appears.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+from pathlib import Path
 from urllib.parse import quote
 
 from ..conf import Target
@@ -21,8 +23,14 @@ SYNTAX_ERROR = 62
 NOT_IMPLEMENTED = 48
 SUPPORT_IS_DISABLED = 344
 ACCESS_DENIED = 497
+READONLY = 164
+SETTING_CONSTRAINT_VIOLATION = 452
+TIMEOUT_EXCEEDED = 159
+NOT_ENOUGH_SPACE = 243
 #: Codes meaning "this server does not offer that statement or setting": a capability, not a failure.
 UNSUPPORTED = frozenset({UNKNOWN_SETTING, SYNTAX_ERROR, NOT_IMPLEMENTED, SUPPORT_IS_DISABLED, ACCESS_DENIED})
+#: Codes meaning "this user may not change that setting" (a settings profile's constraint, readonly).
+SETTING_REFUSED = frozenset({UNKNOWN_SETTING, READONLY, SETTING_CONSTRAINT_VIOLATION})
 
 _CHDB_START_FAILED = "Unable to open the chdb engine"  # chDB gives no error code for this
 
@@ -65,7 +73,16 @@ def translate(exc: BaseException, target: Target, doing: str) -> EngineError:
                 f"({holder}); chDB allows one process per data directory. Stop that process, use another "
                 f"DATA_DIR, or point EVENT_SINKS['DSN'] at a ClickHouse server."
             )
+        damaged = damaged_metadata(target.path)
+        if damaged:
+            return EngineUnavailableError(f"the embedded ClickHouse engine could not start: {damaged[0]}. "
+                                          f"Engine said: {text.strip()[:300]}")
         return EngineUnavailableError(f"the embedded ClickHouse engine could not start: {text.strip()[:500]}")
+    if code == NOT_ENOUGH_SPACE:
+        disk = f"the disk of {target.path}" if target.embedded else "its disk"
+        return EngineError(f"ClickHouse at {where} has no space left on {disk} while {short(doing)}; "
+                           f"free some and run the dump again (the previous dumps stay as they were): "
+                           f"{text.strip()[:500]}", code=code)
     if isinstance(exc, OperationalError | OSError):
         return EngineUnavailableError(f"ClickHouse at {where} is unreachable while {short(doing)}: {text}")
     if isinstance(exc, DatabaseError | ProgrammingError):
@@ -95,6 +112,52 @@ def lock_holder(path: str | None) -> str | None:
         return None
     finally:
         os.close(fd)
+
+
+def damaged_metadata(path: str | None) -> list[str]:
+    """What is wrong with each damaged metadata file of the embedded data directory ``path``, and what to do.
+
+    ClickHouse keeps one ``.sql`` file per database (``metadata/DB.sql``) and per table or view (in the
+    database's folder, ``metadata/DB/``); a write that ran out of disk space can leave one empty, and
+    the engine then refuses to start. A file that is empty or holds no ``ATTACH`` statement is damaged.
+    """
+    if not path:
+        return []
+    root = Path(path)
+    metadata = root / "metadata"
+    found = []
+    try:
+        files: list[tuple[str | None, Path]] = [(None, f) for f in sorted(metadata.glob("*.sql"))]
+        for folder in sorted(p for p in metadata.iterdir() if p.is_dir()):
+            files += [(folder.name, f) for f in sorted(folder.glob("*.sql"))]
+    except OSError:
+        return []
+    for database, file in files:
+        try:
+            with open(file, "rb") as handle:
+                head = handle.read(64).lstrip()
+        except OSError:
+            continue
+        if head.upper().startswith(b"ATTACH"):
+            continue
+        state = "empty" if not head else "not a definition"
+        where = os.path.realpath(file)
+        if database is None:
+            found.append(f"its metadata file {where}, the definition of database {file.stem}, is {state} "
+                         f"(damaged, typically by a write to a full disk); restore it from a backup of {root}")
+            continue
+        name = f"{database}.{file.stem}"
+        if (root / "data" / database / file.stem).exists():  # a table: its data is in the store
+            advice = (f"{name} is a table and its data is still in {root}: restore this file from a backup "
+                      f"of {root} (do not just remove it: the engine would no longer know the table, and "
+                      f"in time it deletes data folders no table claims)")
+        else:
+            advice = (f"{name} is a view, which holds no data: move the file out of {root} "
+                      f"(e.g. mv '{where}' /tmp/), then run `event-sinks sink_schema --apply` (or "
+                      f"`manage.py sink_schema --apply`, or any dump), which creates the view again")
+        found.append(f"its metadata file {where} is {state} (damaged, typically by a write to a full disk); "
+                     f"{advice}")
+    return found
 
 
 def short(sql: str) -> str:

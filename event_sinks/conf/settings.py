@@ -211,6 +211,12 @@ class Settings:
     send_receive_timeout: float = setting(
         30, _seconds(True), "Seconds to wait for a ClickHouse server's answer.",
     )
+    dump_timeout: float = setting(
+        60, _seconds(True),
+        "Seconds one dump may spend waiting for ClickHouse, all its requests together (reading the source "
+        "is not counted): a slow or trickling server fails the dump after that, and a publish waits at "
+        "most this long per sink. Servers also get it as max_execution_time.",
+    )
     auto_create_schema: bool = setting(
         True, _bool, "Create missing tables and views on first use (False where DDL is managed elsewhere).",
     )

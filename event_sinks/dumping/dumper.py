@@ -3,12 +3,17 @@
 Invariants (docs/decisions/0001-dump-visibility.rst):
 
 1. every row of one dump carries the same ``dump_id``, ``dumped_at`` and ``source_version``;
-2. a dump is visible only once complete: its ledger row is written after its last batch;
+2. a dump is visible only once complete: its ledger row is written after its last batch, and only
+   once the engine holds exactly the rows the dump sent (a batch the driver replayed after a lost
+   answer is dropped by its token; one counted twice, or lost, fails the dump);
 3. a retry is a new dump, so repeating one never duplicates what readers see;
-4. the current view shows the latest complete dump per key (by ``dumped_at``), so rows that
-   vanished from the source vanish from the view, and a tombstone removes a whole key;
-5. superseded rows are deleted as a run goes (:mod:`.retention`);
+4. the current view shows the latest complete dump per key (by ``dumped_at``, the server's clock
+   when the dump began reading: :class:`~event_sinks.clickhouse.connection.ServerClock`), so rows
+   that vanished from the source vanish from the view, and a tombstone removes a whole key;
+5. superseded rows are deleted as a run goes (:mod:`.retention`), once the commit is read back;
 6. inserts name their columns and types; values are never rendered into SQL.
+
+All the engine requests of one dump share one DUMP_TIMEOUT (:meth:`Connection.time_limit`).
 
 Rows travel column-oriented: a sink's column batches (or its rows gathered and transposed), the dump
 columns added as constants, datetimes encoded once per distinct value (:mod:`event_sinks.clickhouse.encoding`),
@@ -21,15 +26,16 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from .. import aspects
 from ..clickhouse import Connection, get_connection
-from ..clickhouse.encoding import datetime64_scales, prepare_columns
+from ..clickhouse.encoding import datetime64_scales, micros, prepare_columns
 from ..core import visibility
 from ..core.columns import ColumnBatch, Constant
+from ..core.schema import quote
 from ..core.sink import Sink
-from ..errors import DumpError, EventSinksError
+from ..errors import DumpError, EngineError, EventSinksError
 from . import ledger
 from .results import DumpResult
 from .retention import Retention
@@ -71,8 +77,8 @@ class Dumper:
 
     def dump_key(self, key: str) -> DumpResult:
         """Dump one key as it is now (version read first, then the rows); raises :class:`DumpError`."""
-        with self.sink.job():
-            dumped_at = datetime.now(UTC)  # before the source is read: this orders the dump
+        with self.sink.job(), self.connection.time_limit():
+            dumped_at = self.connection.server_time()  # before the source is read: this orders the dump
             return self.dump_keys([key], {key: self.sink.version(key) or ""}, dumped_at=dumped_at)[0]
 
     def dump_keys(
@@ -81,27 +87,30 @@ class Dumper:
         """Dump ``keys`` as one dump (one dump id, one ledger insert); raises :class:`DumpError`.
 
         The rows come from ``sink.column_batches(keys)``. ``dumped_at`` is when the source was read
-        (before ``version()``); it orders dumps, so a dump delayed between reading and writing never
-        outranks a dump of newer content. On failure none of the keys changes in the current view.
+        (before ``version()``), on the server's clock; it orders dumps, so a dump delayed between
+        reading and writing never outranks a dump of newer content. On failure none of the keys
+        changes in the current view.
         """
         started = time.monotonic()
         dump_id = uuid.uuid4()
-        dumped_at = dumped_at or datetime.now(UTC)
         counts = dict.fromkeys(keys, 0)
         rows = nbytes = 0
         what = f"{self.sink.name} {keys[0]!r}" + (f" (+{len(keys) - 1} keys)" if len(keys) > 1 else "")
         try:
-            batches = self.sink.column_batches(keys, self.batch_size)  # the source is read here
-            versions = {key: self.sink.read_version(key, versions.get(key, "")) for key in keys}
-            for batch in batches:
-                if batch.size:
-                    rows += batch.size
-                    nbytes += self._insert(batch, dump_id, dumped_at, versions, counts)
-                    self._unreleased_rows += batch.size
-                del batch  # let this batch go before the sink builds the next one
-            ledger.commit(self.connection, self.sink.name, keys, dump_id, dumped_at, versions, counts,
-                          deleted=False)
-            aspects.committed(self.connection, self.sink, keys, dump_id, dumped_at, deleted=False)  # never raises
+            with self.connection.time_limit():
+                dumped_at = dumped_at or self.connection.server_time()
+                batches = self.sink.column_batches(keys, self.batch_size)  # the source is read here
+                versions = {key: self.sink.read_version(key, versions.get(key, "")) for key in keys}
+                for number, batch in enumerate(batches):
+                    if batch.size:
+                        rows += batch.size
+                        nbytes += self._insert(batch, dump_id, dumped_at, versions, counts, number)
+                        self._unreleased_rows += batch.size
+                    del batch  # let this batch go before the sink builds the next one
+                if rows:
+                    self._check_rows(dump_id, dumped_at, counts)
+                self._commit(keys, dump_id, dumped_at, versions, counts, deleted=False)
+                aspects.committed(self.connection, self.sink, keys, dump_id, dumped_at, deleted=False)  # never raises
             for key in keys:
                 self.retention.record(key, dumped_at)
             if self._unreleased_rows >= RELEASE_AFTER_ROWS:
@@ -129,15 +138,68 @@ class Dumper:
     def delete_keys(self, keys: list[str]) -> list[DumpResult]:
         """Tombstones for ``keys`` in one insert: they leave the current view (their source is gone)."""
         dump_id = uuid.uuid4()
-        at = datetime.now(UTC)
-        ledger.commit(self.connection, self.sink.name, keys, dump_id, at, {}, {}, deleted=True)
-        aspects.committed(self.connection, self.sink, keys, dump_id, at, deleted=True)  # never raises
+        with self.connection.time_limit():
+            at = self.connection.server_time()
+            self._commit(keys, dump_id, at, {}, {}, deleted=True)
+            aspects.committed(self.connection, self.sink, keys, dump_id, at, deleted=True)  # never raises
         log.info("event_sinks: deleted %s %s from the current view (tombstone %s)", self.sink.name, keys, dump_id)
         return [DumpResult(self.sink.name, key, "deleted", dump_id=dump_id) for key in keys]
 
+    def _check_rows(self, dump_id: uuid.UUID, dumped_at: datetime, counts: dict[str, int]) -> None:
+        """Raise unless the engine holds, per key, exactly the rows this dump sent (before its commit).
+
+        The token of each batch makes a replayed insert harmless where the engine deduplicates; this
+        catches the rest -- a table or server that does not, an insert acknowledged by something
+        other than the server -- so a complete dump never shows other rows than it read. Rows a
+        newer complete dump pruned (:func:`.ledger.superseded`) are no fault: that dump outranks this one.
+        """
+        table, key = self.connection.renderer.qualified(self.table.name), quote(self.sink.key_field)
+        sql = (
+            f"SELECT {key}, count() FROM {table} WHERE {key} IN {{keys:Array(String)}} "  # noqa: S608 - only validated identifiers
+            "AND dumped_at = fromUnixTimestamp64Micro({at:Int64}, 'UTC') AND dump_id = {dump_id:UUID} "
+            f"GROUP BY {key}"
+        )
+        params = {"keys": [k for k, n in counts.items() if n], "at": micros(dumped_at), "dump_id": dump_id}
+        waits = iter(ledger.REPLICA_WAITS if self.connection.settings.cluster else ())
+        while True:
+            held = dict(self.connection.query(sql, params))
+            wrong = [(k, held.get(k, 0), n) for k, n in counts.items() if held.get(k, 0) != n]
+            pause = next(waits, None) if wrong and all(h < n for _, h, n in wrong) else None
+            if pause is None:
+                break
+            time.sleep(pause)  # a replica may not have fetched every part yet
+        if wrong and all(h < n for _, h, n in wrong):
+            # A newer complete dump of a key prunes older dumps' rows, this one's too if it is still
+            # writing: it can never be current then, and committing it changes nothing readers see.
+            newer = ledger.superseded(self.connection, self.sink.name, [k for k, _, _ in wrong], dumped_at)
+            wrong = [w for w in wrong if w[0] not in newer]
+        if wrong:
+            key_, held_rows, sent = wrong[0]
+            how = "applied more than once (replayed after its answer was lost)" if held_rows > sent else (
+                "acknowledged but not applied (by something other than the server, or asynchronously)")
+            raise EngineError(
+                f"ClickHouse at {self.connection.target.masked} holds {held_rows} rows of dump {dump_id} of "
+                f"{key_!r} in {self.table.name}, which sent {sent}: an insert was {how}"
+                + (f" ({len(wrong)} keys differ)" if len(wrong) > 1 else "")
+                + "; the dump is not committed and the previous dump stays visible"
+            )
+
+    def _commit(self, keys: list[str], dump_id: uuid.UUID, dumped_at: datetime, versions: dict[str, str],
+                counts: dict[str, int], *, deleted: bool) -> None:
+        """Write the ledger rows of a dump, then read them back: nothing is pruned after an unseen commit."""
+        ledger.commit(self.connection, self.sink.name, keys, dump_id, dumped_at, versions, counts, deleted=deleted)
+        lacking = ledger.missing(self.connection, self.sink.name, keys, dump_id, dumped_at)
+        if lacking:
+            raise EngineError(
+                f"ClickHouse at {self.connection.target.masked} acknowledged the commit of dump {dump_id} "
+                f"({visibility.LOG_TABLE} rows of {len(lacking)} of its {len(keys)} keys, e.g. {lacking[0]!r}) "
+                "but does not hold it: something answered for the server, or the server queues inserts "
+                "asynchronously. The dump is not visible and nothing was pruned; the previous dump stays"
+            )
+
     def _insert(
         self, batch: ColumnBatch, dump_id: uuid.UUID, dumped_at: datetime, versions: dict[str, str],
-        counts: dict[str, int],
+        counts: dict[str, int], number: int,
     ) -> int:
         n = batch.size
         columns = list(batch.columns)
@@ -170,5 +232,6 @@ class Dumper:
             version_column = [versions.get(key, "") for key in keys]
         columns += [Constant(dump_id), Constant(dumped_at), version_column]
         return self.connection.insert_columns(
-            self.table.name, self._names, self._types, prepare_columns(columns, n, self._scales)
+            self.table.name, self._names, self._types, prepare_columns(columns, n, self._scales),
+            token=f"{dump_id}-{number}",
         )

@@ -11,9 +11,10 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 
 from ..clickhouse import Connection
+from ..clickhouse.connection import TimeLimit
 from ..core.sink import Sink
 from ..errors import DumpError, EngineError
 from ..registry import get_sink
@@ -45,6 +46,15 @@ def dump(
     """
     sink = get_sink(sink) if isinstance(sink, str) else sink
     dumper = Dumper(sink, connection, batch_size)
+    # One DUMP_TIMEOUT for the first dump with the statements before it, one more for each dump after it.
+    with dumper.connection.time_limit() as limit:
+        return _dump(sink, dumper, keys, limit, delete=delete, skip_unchanged=skip_unchanged,
+                     raise_errors=raise_errors, on_result=on_result, keep_results=keep_results)
+
+
+def _dump(sink: Sink, dumper: Dumper, keys: Iterable[str] | None, limit: TimeLimit, *, delete: bool,
+          skip_unchanged: bool, raise_errors: bool, on_result: Callable[[DumpResult], None] | None,
+          keep_results: bool) -> DumpSummary:
     if dumper.connection.settings.auto_create_schema:
         dumper.ensure_schema()
     summary = DumpSummary(keep_results=keep_results)
@@ -78,6 +88,7 @@ def dump(
 
     pending: dict[str, str] = {}  # key -> source version, waiting to be dumped (or deleted) together
     read_at: list[datetime] = []  # when each pending key's source was read
+    flushed: list[bool] = []  # a dump went since the time limit was renewed
 
     def flush() -> None:
         batch, first_read = dict(pending), min(read_at) if read_at else None
@@ -91,16 +102,20 @@ def dump(
                 raise
             error = str(exc.__cause__ or exc)
             results = [DumpResult(sink.name, key, "failed", error=error) for key in batch]
+        flushed.append(True)
         for result in results:
             record(result)
 
     with sink.job():  # a version check and the dump after it read the source once
         known = dumper.current_versions(keys) if skip_unchanged and not delete else {}
         for raw_key in sink.keys() if keys is None else keys:
+            if flushed and not pending:  # a new dump begins: a new DUMP_TIMEOUT (the last prune shares the last's)
+                limit.renew()
+                flushed.clear()
             try:
                 key = sink.normalize_key(raw_key)
                 if not delete:
-                    reading = datetime.now(UTC)  # before the source is read: this orders the dump
+                    reading = dumper.connection.server_time()  # before the source is read: this orders the dump
                     version = sink.version(key) or ""
             except Exception as exc:
                 failed(str(raw_key), exc)

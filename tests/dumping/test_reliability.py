@@ -70,7 +70,7 @@ def current_state(engine: Connection, sink: str = SINK, key_column: str = "cours
     """
     db = f"`{engine.database}`"
     ledger = {
-        key: (dump_id, rows, version)
+        key: (dump_id, rows, published(version))
         for key, dump_id, rows, version in engine.query(
             f"SELECT key, dump_id, rows, source_version FROM {db}.event_sinks_current_dumps "
             "WHERE sink = {sink:String} AND NOT deleted",
@@ -88,6 +88,11 @@ def current_state(engine: Connection, sink: str = SINK, key_column: str = "cours
         assert dump_id == ledger[key][0], f"{key}: view shows dump {dump_id}, ledger says {ledger[key][0]}"
         assert count == ledger[key][1], f"{key}: view shows {count} rows of a dump that logged {ledger[key][1]}"
     return ledger
+
+
+def published(version: str) -> str:
+    """The version the source published: what the ledger holds, less the course sinks' ``+rN`` revision."""
+    return re.sub(r"\+r\d+$", "", version)
 
 
 def orphan_rows(engine: Connection, sink: str = SINK) -> int:
@@ -530,7 +535,7 @@ def test_a_shared_sink_instance_labels_each_dump_with_the_version_of_its_rows(
         del shared.version
     # A checked the version while the course was "old" but read the rows after "new" was published:
     # each dump is labelled with the version of the rows it wrote (the read's, not the earlier check's).
-    labels = {n: (r.source_version, r.rows) for n, r in results.items()}
+    labels = {n: (published(r.source_version), r.rows) for n, r in results.items()}
     assert labels == {"A": ("new", 27), "B": ("new", 27)}, f"dumps are labelled {labels}"
     engine.close()
 
@@ -716,14 +721,16 @@ def test_a_publish_returns_promptly_when_the_engine_is_down(
         elapsed = time.monotonic() - started
         if hole:
             hole.close()
-    # Each sink makes one attempt. A refused connection fails at once (bound: CONNECT_TIMEOUT per sink);
-    # a silent server accepts the connection and holds the request for SEND_RECEIVE_TIMEOUT, per sink.
+    # One dispatch dumps every sink of the publish; it stops at the first sink that cannot reach the
+    # engine, after one attempt. A refused connection fails at once (bound: CONNECT_TIMEOUT per sink);
+    # a silent server accepts the connection and holds the request for SEND_RECEIVE_TIMEOUT (at most
+    # DUMP_TIMEOUT), per sink attempted.
     sinks = publish_sinks()
     assert "course_outline" in sinks and "block_relationships" in sinks
     if hole:
         bound = len(sinks) * (CONNECT_TIMEOUT + SEND_RECEIVE_TIMEOUT) + 1.0
-        assert len(hole.accepted) == len(sinks)  # one connection per sink, no retries
-        assert len(sinks) * SEND_RECEIVE_TIMEOUT * 0.9 <= elapsed < bound
+        assert 1 <= len(hole.accepted) <= len(sinks)  # at most one connection per sink, no retries
+        assert len(hole.accepted) * SEND_RECEIVE_TIMEOUT * 0.9 <= elapsed < bound
     else:
         bound = len(sinks) * CONNECT_TIMEOUT
         assert elapsed < bound
