@@ -208,8 +208,8 @@ class ServerClock:
     most half the round trip of the reading; readings of one connection never go backwards.
     """
 
-    def __init__(self, read: Callable[[], datetime], where: str):
-        self._read = read
+    def __init__(self, read: Callable[[], tuple[datetime, float, float]], where: str):
+        self._read = read  # -> (server time, monotonic time before and after the reading)
         self._where = where
         self._lock = threading.Lock()
         self._anchor: tuple[datetime, float, float] | None = None  # server time, monotonic and wall time then
@@ -232,9 +232,7 @@ class ServerClock:
         return value
 
     def _measure(self) -> tuple[datetime, float, float]:
-        before = time.monotonic()
-        server = self._read()  # not under the lock: a slow server must not stall the other threads
-        after = time.monotonic()
+        server, before, after = self._read()  # not under the lock: a slow server must not stall the others
         if server.tzinfo is None:
             server = server.replace(tzinfo=UTC)
         middle = (before + after) / 2  # when the server read its clock, as well as can be told
@@ -474,8 +472,12 @@ class Connection:
         """The server's clock now, in UTC: what orders dumps (:class:`ServerClock`)."""
         return self.clock.now()
 
-    def _read_server_clock(self) -> datetime:
-        return self.query("SELECT now64(6, 'UTC')")[0][0]
+    def _read_server_clock(self) -> tuple[datetime, float, float]:
+        """The server's clock, and the monotonic times just before and after the query that read it."""
+        self._run("connecting", lambda _: self.client)  # connected first: the round trip is the query's alone
+        before = time.monotonic()
+        value = self.query("SELECT now64(6, 'UTC')")[0][0]
+        return value, before, time.monotonic()
 
     def delete(self, sql: str, parameters: dict[str, Any] | None = None, *, background: bool = True) -> None:
         """Run a lightweight ``DELETE``; with ``background``, let the engine apply it asynchronously.

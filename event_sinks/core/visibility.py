@@ -4,8 +4,9 @@ ClickHouse has no multi-statement transactions, but a single small INSERT is ato
 its rows (tagged with ``dump_id``/``dumped_at``/``source_version``) into the sink's ``*_dumps``
 table in as many batches as it needs; nothing reads those rows directly. When the last batch is in,
 one row goes into ``event_sinks_dump_log``: that insert is the commit. The ``event_sinks_current_dumps``
-view picks, per sink and key, the logged dump with the latest ``dumped_at``, and each sink's current
-view joins on it. A crashed dump never reaches the log and so is never seen. See
+view picks, per sink and key, the logged dump with the latest ``dumped_at`` -- the server's clock when
+the dump began reading its source, never a writer host's own clock -- and each sink's current view
+joins on it. A crashed dump never reaches the log and so is never seen. See
 ``docs/decisions/0001-dump-visibility.rst``.
 
 These are declarations only (part of the contract a sink's schema follows); writing the ledger is
@@ -23,7 +24,7 @@ DATETIME = "DateTime64(6, 'UTC')"
 #: Columns the dumper adds to every row of every sink (invariant 1).
 DUMP_COLUMNS = (
     Column("dump_id", "UUID", "one id for all rows written by one dump"),
-    Column("dumped_at", DATETIME, "when the dump started reading the source"),
+    Column("dumped_at", DATETIME, "when the dump started reading the source, on the server clock"),
     Column("source_version", "LowCardinality(String)", "version of the source the dump read"),
 )
 

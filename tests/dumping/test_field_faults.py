@@ -166,6 +166,34 @@ def test_a_ledger_insert_acknowledged_but_not_applied_prunes_nothing(settings, h
     engine.close()
 
 
+def test_a_replayed_commit_leaves_one_ledger_row(settings, http_server, database, words, proxy):
+    engine = through(settings, proxy, http_server, database)
+    sample_sink.SOURCE["doc"] = text(12, "v1")
+    proxy.inject(Fault("reset", match=insert_into("event_sinks_dump_log")))
+    result = dump(WORDS, ["doc"], connection=engine, batch_size=10).results[0]
+    assert len(proxy.actions("reset")) == 1 and result.status == "dumped", result.error
+    reader = direct(http_server, database)
+    logged = reader.query(f"SELECT count() FROM `{database}`.event_sinks_dump_log WHERE dump_id = {{d:UUID}}",
+                          {"d": result.dump_id})[0][0]
+    assert logged == 1  # the replay was dropped
+    assert current_state(reader, WORDS, "doc")["doc"][:2] == (result.dump_id, 12)
+    reader.close()
+    engine.close()
+
+
+def test_a_tombstone_acknowledged_but_not_applied_is_reported(settings, http_server, database, words, proxy):
+    engine = through(settings, proxy, http_server, database)
+    sample_sink.SOURCE["doc"] = text(12, "v1")
+    first = dump(WORDS, ["doc"], connection=engine).results[0]
+    proxy.inject(Fault("ack", match=insert_into("event_sinks_dump_log")))
+    summary = dump(WORDS, ["doc"], connection=engine, delete=True)
+    assert summary.count("failed") == 1 and "does not hold it" in summary.failed[0].error, summary.failed
+    reader = direct(http_server, database)
+    assert current_state(reader, WORDS, "doc")["doc"][0] == first.dump_id  # still there, as the ledger says
+    reader.close()
+    engine.close()
+
+
 # -- 3. writers whose clocks are wrong ------------------------------------------------------------------
 
 FAKETIME_LIBRARIES = (
