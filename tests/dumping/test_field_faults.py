@@ -233,7 +233,8 @@ class SkewedWriter:
         assert answer.startswith("DONE "), f"{answer!r} {self.process.stderr.read()}"
         return answer.split(maxsplit=1)[1].strip()
 
-    def close(self) -> None:
+    def close(self) -> str:
+        """Stop the writer; returns what it wrote on its standard error (its warnings)."""
         if self.process.poll() is None:
             try:
                 self.process.stdin.write("quit\n")
@@ -242,8 +243,10 @@ class SkewedWriter:
             except (OSError, subprocess.TimeoutExpired):
                 self.process.kill()
                 self.process.wait()
+        errors = self.process.stderr.read()
         for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
             stream.close()
+        return errors
 
 
 def shown(reader: Connection) -> tuple[str, int] | None:
@@ -286,8 +289,9 @@ def test_a_writer_with_a_skewed_clock_neither_hides_nor_is_hidden_by_other_write
         dump_here(0, delete=True)
         assert shown(here) is None  # and so is the right host's
     finally:
-        skewed.close()
+        warnings = skewed.close()
         here.close()
+    assert "this host's clock is" in warnings and ("ahead of" if offset[0] == "+" else "behind") in warnings, warnings
 
 
 # -- 5. a slow-but-alive server -------------------------------------------------------------------------
