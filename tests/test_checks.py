@@ -29,6 +29,7 @@ BAD = {
     "COALESCE_SECONDS": (math.nan, "finite"),
     "OLX_PATHS": ("/one/path", "list of paths"),
     "ASPECTS": ("on", "expected a dict"),
+    "DUMP_TIMEOUT": (0, "more than 0"),
 }
 
 
