@@ -151,13 +151,20 @@ def dump_together(
     """
     resolved = [get_sink(s) if isinstance(s, str) else s for s in sinks]
     summaries = [DumpSummary() for _ in resolved]
+    keys = list(keys)
     with jobs_of(resolved):
-        # Key by key, every sink: a shared read keeps only the course read last, so sink by sink
-        # would read each course again for the second sink.
+        # Sinks dumping several keys as one dump get them all at once. The others go key by key, every
+        # sink: a shared read keeps only the course read last, so sink by sink would read each course
+        # again for the second sink.
+        for sink, summary in zip(resolved, summaries, strict=True):
+            if sink.keys_per_dump > 1 or len(resolved) == 1:
+                dump(sink, keys, delete=delete, skip_unchanged=skip_unchanged, raise_errors=raise_errors,
+                     on_result=summary.add, keep_results=False)
         for key in keys:
             for sink, summary in zip(resolved, summaries, strict=True):
-                dump(sink, [key], delete=delete, skip_unchanged=skip_unchanged, raise_errors=raise_errors,
-                     on_result=summary.add, keep_results=False)
+                if not (sink.keys_per_dump > 1 or len(resolved) == 1):
+                    dump(sink, [key], delete=delete, skip_unchanged=skip_unchanged, raise_errors=raise_errors,
+                         on_result=summary.add, keep_results=False)
     for summary in summaries:
         summary.finished = time.monotonic()
     return summaries
