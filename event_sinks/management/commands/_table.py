@@ -15,6 +15,9 @@ def _cell(value: object) -> str:
 def format_table(names: Sequence[str], rows: Sequence[Sequence]) -> str:
     """Columns padded to their widest cell, with a header rule and a row count."""
     cells = [[_cell(v) for v in row] for row in rows]
+    width = max([len(names)] + [len(row) for row in cells])
+    names = [*names, *(f"column{i + 1}" for i in range(len(names), width))]  # rows wider than the header
+    cells = [row + [""] * (width - len(row)) for row in cells]
     widths = [max([len(n)] + [len(r[i]) for r in cells]) for i, n in enumerate(names)]
     lines = ["  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
