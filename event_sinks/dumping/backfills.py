@@ -2,17 +2,22 @@
 
 ``dump_sink`` writes a ``started`` row when a run begins and a ``finished`` row when it ends. A run
 killed by Ctrl-C or a crash has no ``finished`` row; ``dump_sink --resume`` finds the latest such run
-of the sink and skips every key that has a complete dump started after that run began (the ledger
-already says which keys completed). Nothing is stored on the local disk, so a backfill can resume
-from another machine or container.
+of the sink and *continues it*, under the same run id: it writes a ``resumed`` row, skips every key
+that has a complete dump started after that run began (the ledger already says which keys completed)
+unless the key's source changed since that dump, and its ``finished`` row closes the run. So a resume
+that is interrupted in turn is resumed with the work of both, and once a resume finishes there is
+nothing left to resume (the next ``--resume`` is a plain run). Nothing is stored on the local disk,
+so a backfill can resume from another machine or container.
 """
 
 from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+
+import attrs
 
 from ..clickhouse import Connection
 from ..core.schema import Column, Schema, Table
@@ -46,6 +51,11 @@ def start_run(connection: Connection, sink: str) -> tuple[uuid.UUID, datetime]:
     return run_id, at
 
 
+def resume_run(connection: Connection, run_id: uuid.UUID, sink: str) -> None:
+    """Record that run ``run_id`` (interrupted) is continued; its start stays the one it had."""
+    _record(connection, run_id, sink, "resumed", datetime.now(UTC), "")
+
+
 def finish_run(connection: Connection, run_id: uuid.UUID, sink: str, summary: str) -> None:
     """Record that a run ended (even with failed keys: those are reported, not resumed)."""
     _record(connection, run_id, sink, "finished", datetime.now(UTC), summary)
@@ -56,8 +66,8 @@ def _record(connection: Connection, run_id: uuid.UUID, sink: str, state: str, at
                           [[run_id], [sink], [state], [at], [summary]])
 
 
-def interrupted_run_start(connection: Connection, sink: str) -> datetime | None:
-    """Start time of the latest run of ``sink`` that never finished, or None."""
+def interrupted_run(connection: Connection, sink: str) -> tuple[uuid.UUID, datetime] | None:
+    """Id and start time of the latest run of ``sink`` that never finished, or None."""
     table = connection.renderer.qualified(RUNS.name)
     rows = connection.query(
         f"SELECT run_id, min(at) AS started FROM {table} WHERE sink = {{sink:String}} "  # noqa: S608 - identifiers
@@ -66,19 +76,83 @@ def interrupted_run_start(connection: Connection, sink: str) -> datetime | None:
     )
     if not rows:
         return None
-    started = rows[0][1]
-    return started if started.tzinfo else started.replace(tzinfo=UTC)
+    run_id, started = rows[0]
+    run_id = run_id if isinstance(run_id, uuid.UUID) else uuid.UUID(str(run_id))
+    return run_id, started if started.tzinfo else started.replace(tzinfo=UTC)
+
+
+def interrupted_run_start(connection: Connection, sink: str) -> datetime | None:
+    """Start time of the latest run of ``sink`` that never finished, or None."""
+    found = interrupted_run(connection, sink)
+    return found[1] if found else None
+
+
+def dumps_since(connection: Connection, sink: str, since: datetime) -> dict[str, str]:
+    """Key -> source version of each key of ``sink`` whose current complete dump started at or after ``since``."""
+    view = connection.renderer.qualified(CURRENT_VIEW)
+    rows = connection.query(
+        f"SELECT key, source_version FROM {view} WHERE sink = {{sink:String}} "  # noqa: S608 - identifiers
+        "AND dumped_at >= {since:DateTime64(6, 'UTC')}",
+        {"sink": sink, "since": since},
+    )
+    return {key: version for key, version in rows}
 
 
 def keys_done_since(connection: Connection, sink: str, since: datetime) -> set[str]:
     """Keys of ``sink`` whose current complete dump started at or after ``since``."""
-    view = connection.renderer.qualified(CURRENT_VIEW)
-    rows = connection.query(
-        f"SELECT key FROM {view} WHERE sink = {{sink:String}} "  # noqa: S608 - identifiers
-        "AND dumped_at >= {since:DateTime64(6, 'UTC')}",
-        {"sink": sink, "since": since},
-    )
-    return {r[0] for r in rows}
+    return set(dumps_since(connection, sink, since))
+
+
+@attrs.frozen
+class Resumption:
+    """What a resumed run still has to dump, of the keys it selected."""
+
+    remaining: list[str]
+    #: keys skipped: dumped since the interrupted run began, their source unchanged since
+    done: int
+    #: keys dumped since the run began whose source changed since: dumped again
+    changed: int
+
+
+def resumption(sink: Sink, selected: Iterable[str], done: Mapping[str, str], started: datetime) -> Resumption:
+    """Which of ``selected`` a run resuming the one that ``started`` must still dump.
+
+    ``done`` holds the keys dumped since then with the source version of their dump. Such a key is
+    skipped unless its source moved on: a version other than its dump's (a course published since
+    it was dumped), or -- for a sink without versions -- a key the sink lists as changed since the
+    run began. A key whose version cannot be read is kept: its dump will say what is wrong.
+    """
+    remaining: list[str] = []
+    skipped = changed = 0
+    changed_since: set[str] | None = None
+    with sink.job():  # a version check and the dump after it read the source once
+        for raw in selected:
+            try:
+                key = sink.normalize_key(raw)
+            except Exception:  # a malformed key is no ledger key: its dump reports it
+                remaining.append(raw)
+                continue
+            if key not in done:
+                remaining.append(raw)
+                continue
+            try:
+                version = sink.version(key)
+            except Exception:
+                remaining.append(raw)
+                continue
+            if version is None:
+                if changed_since is None:
+                    listed = sink.keys_since(started)
+                    changed_since = set(listed) if listed is not None else set()
+                moved = key in changed_since or raw in changed_since
+            else:
+                moved = bool(version) and version != done[key]
+            if moved:
+                changed += 1
+                remaining.append(raw)
+            else:
+                skipped += 1
+    return Resumption(remaining, skipped, changed)
 
 
 def current_keys_snapshot(connection: Connection, sink: str) -> set[str]:

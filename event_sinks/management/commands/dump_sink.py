@@ -23,6 +23,7 @@ import csv
 import json
 import sys
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
@@ -33,9 +34,11 @@ from ...core.sink import Sink
 from ...dumping import Dumper, DumpResult, DumpSummary, dump
 from ...dumping.backfills import (
     current_keys_snapshot,
+    dumps_since,
     finish_run,
-    interrupted_run_start,
-    keys_done_since,
+    interrupted_run,
+    resume_run,
+    resumption,
     runs_schema,
     start_run,
     unlisted_keys,
@@ -186,9 +189,14 @@ class Command(SinkCommand):
         try:
             Dumper(sink, connection).ensure_schema()
             connection.apply_schema(runs_schema())
+            resumed = None
             if options["resume"]:
-                selected = self._resume(connection, sink, selected)
-            run_id, _ = start_run(connection, sink.name)
+                selected, resumed = self._resume(connection, sink, selected)
+            if resumed is not None:
+                run_id = resumed  # this run continues the interrupted one, and its end closes it
+                resume_run(connection, run_id, sink.name)
+            else:
+                run_id, _ = start_run(connection, sink.name)
         except EventSinksError as exc:
             raise CommandError(str(exc)) from exc
         tombstones = self._tombstone(connection, sink, gone, options) if reconcile else None
@@ -207,15 +215,23 @@ class Command(SinkCommand):
             raise CommandError(str(exc)) from exc
         finally:
             progress.close()
-        reconciled = "" if tombstones is None else f"; reconcile: {tombstones.count('deleted')} tombstoned"
-        finish_run(connection, run_id, sink.name, str(summary) + reconciled)
         for failure in summary.failed:
             self.stdout.write(f"FAILED {failure.key}: {failure.error}")
         self.stdout.write(f"{sink.name}: {summary}")
         failed = len(summary.failed) + (len(tombstones.failed) if tombstones is not None else 0)
-        if failed:
-            total = summary.total + (tombstones.total if tombstones is not None else 0)
-            raise CommandError(f"{failed} of {total} keys failed (listed above)")
+        total = summary.total + (tombstones.total if tombstones is not None else 0)
+        problems = [f"{failed} of {total} keys failed (listed above)"] if failed else []
+        reconciled = "" if tombstones is None else f"; reconcile: {tombstones.count('deleted')} tombstoned"
+        try:
+            finish_run(connection, run_id, sink.name, str(summary) + reconciled)
+        except EventSinksError as exc:  # the engine went away after the dumps: they stand, the record does not
+            problems.append(
+                f"{sink.name}: the dumps above are done, but the run could not be recorded as finished "
+                f"(event_sinks_runs): {exc}. Until a run finishes, --resume takes this one for interrupted and "
+                "skips the keys it dumped"
+            )
+        if problems:
+            raise CommandError("; and ".join(problems))
 
     def _check_reconcile(self, sink: Sink, keys: list[str], options: Mapping[str, Any]) -> None:
         """Refuse the options --reconcile cannot work with: it needs the sink's whole listing."""
@@ -261,18 +277,20 @@ class Command(SinkCommand):
                           f"by the source), {len(summary.failed)} failed")
         return summary
 
-    def _resume(self, connection: Connection, sink: Sink, selected: list[str]) -> list[str]:
-        started = interrupted_run_start(connection, sink.name)
-        if started is None:
+    def _resume(self, connection: Connection, sink: Sink, selected: list[str]) -> tuple[list[str], uuid.UUID | None]:
+        """The keys the interrupted run still has to dump, and its id (None: nothing to resume)."""
+        found = interrupted_run(connection, sink.name)
+        if found is None:
             self.stderr.write(f"{sink.name}: no interrupted run to resume; dumping all selected keys")
-            return selected
-        done = keys_done_since(connection, sink.name, started)
-        remaining = [k for k in selected if k not in done]
+            return selected, None
+        run_id, started = found
+        plan = resumption(sink, selected, dumps_since(connection, sink.name, started), started)
+        changed = f" ({plan.changed} changed since its dump)" if plan.changed else ""
         self.stderr.write(
             f"{sink.name}: resuming the run started {started:%Y-%m-%d %H:%M:%S} UTC: "
-            f"{len(selected) - len(remaining)} keys already done, {len(remaining)} to go"
+            f"{plan.done} keys already done, {len(plan.remaining)} to go{changed}"
         )
-        return remaining
+        return plan.remaining, run_id
 
     def _select_keys(self, sink: Sink, keys: list[str], options: Mapping[str, Any],
                      listing: list[str] | None = None) -> list[str]:
