@@ -7,7 +7,7 @@ same answer and the same message; and the one masker, so a password never reache
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import attrs
 
@@ -28,9 +28,50 @@ def mask_dsn(dsn: str) -> str:
     """
     if not isinstance(dsn, str):
         return repr(dsn)
+    if dsn.startswith("chdb:"):  # a path, which holds no password (and may hold an "@")
+        return dsn
     if "://" not in dsn:
         return f"***@{dsn.rpartition('@')[2]}" if "@" in dsn else dsn
     return _PASSWORD.sub(lambda m: f"{m.group('head')}***@", dsn)
+
+
+def mask_secrets(text: str, dsn: str | None) -> str:
+    """``text`` with the password of ``dsn`` masked where the DSN, or its ``user:password@``, appears.
+
+    Only there: a password is never replaced as a bare substring, so a short or common one (``o``,
+    ``default``, ``clickhouse``) cannot garble a message ("Err***r", "***_connect"), and text that
+    merely holds an ``@`` (a native stack frame, "? @ 0x...") is left alone. The userinfo counts as
+    written in the DSN, URL-decoded and URL-encoded, so a driver quoting the URL either way is
+    covered.
+    """
+    if not isinstance(text, str) or not isinstance(dsn, str) or not dsn:
+        return text
+    masked = text.replace(dsn, mask_dsn(dsn)) if dsn in text else text
+    user, password = _credentials(dsn)
+    if not password:
+        return masked
+    for name in _spellings(user):
+        for secret in _spellings(password):
+            masked = masked.replace(f"{name}:{secret}@", f"{name}:***@")
+    return masked
+
+
+def _credentials(dsn: str) -> tuple[str, str]:
+    """The user and password of ``dsn`` as written (split at the last ``@``, like :func:`parse_dsn`)."""
+    head, sep, rest = dsn.partition("://")
+    if not sep:  # malformed ("http:/user:pw@host"): after the scheme
+        rest = head.partition(":")[2].lstrip("/")
+    userinfo, at, _ = rest.rpartition("@")
+    if not at:
+        return "", ""
+    user, _, password = userinfo.partition(":")
+    return user, password
+
+
+def _spellings(value: str) -> set[str]:
+    """``value`` as written, URL-decoded and URL-encoded."""
+    decoded = unquote(value)
+    return {value, decoded, quote(decoded, safe="")}
 
 
 @attrs.frozen
@@ -51,6 +92,10 @@ class Target:
     def masked(self) -> str:
         """The DSN without its password."""
         return mask_dsn(self.dsn)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with this DSN's password masked where the DSN or its userinfo shows (:func:`mask_secrets`)."""
+        return mask_secrets(text, self.dsn)
 
 
 def parse_dsn(dsn: str, default_database: str, *, setting: str = "EVENT_SINKS['DSN']") -> Target:

@@ -253,3 +253,17 @@ def test_native_stack_frames_are_left_out_of_messages():
     assert without_stack_frames(chdb) == ("the embedded ClickHouse engine could not start: Code: 36. "
                                           "DB::Exception: Error initializing:")
     assert without_stack_frames("1. a list\n2. of steps") == "1. a list\n2. of steps"
+
+
+def test_an_unexpected_error_never_shows_the_password(settings, monkeypatch):
+    from event_sinks.registry import registry
+
+    dsn = "http://analytics:o@ch.example:8123/db"  # a one-letter password: masked where the DSN shows, only there
+    settings.EVENT_SINKS = {"DISPATCH": "sync", "DSN": dsn}
+
+    def broken():
+        raise OSError(f"Connection to {dsn} reset")
+
+    monkeypatch.setattr(registry, "names", broken)
+    assert run_refused("list_sinks", []).startswith(
+        "list_sinks failed: OSError: Connection to http://analytics:***@ch.example:8123/db reset")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.management.base import BaseCommand, CommandError
 
 from ...clickhouse import Connection, get_connection
+from ...conf.dsn import mask_secrets
 from ...errors import EventSinksError, UnknownSinkError
 from ...registry import get_sink
 
@@ -36,19 +37,19 @@ class SinkCommand(BaseCommand):
         try:
             return super().execute(*args, **options)
         except CommandError as exc:
-            message = without_stack_frames(str(exc))
+            message = plain(str(exc))
             if message == str(exc):
                 raise
             raise CommandError(message, returncode=exc.returncode) from exc
         except EventSinksError as exc:
-            raise CommandError(without_stack_frames(str(exc))) from exc
+            raise CommandError(plain(str(exc))) from exc
         except KeyboardInterrupt:
             raise CommandError(f"{self.command_name}: interrupted") from None
         except Exception as exc:
-            raise CommandError(
+            raise CommandError(plain(
                 f"{self.command_name} failed: {type(exc).__name__}: {exc} (an unexpected error: please report it, "
                 "with the output of the same command run with --traceback)"
-            ) from exc
+            )) from exc
 
     @property
     def command_name(self) -> str:
@@ -65,6 +66,25 @@ def without_stack_frames(message: str) -> str:
     lines = message.splitlines()
     kept = [line for line in lines if not _STACK_FRAME.match(line)]
     return message if len(kept) == len(lines) else "\n".join(kept).strip()
+
+
+def plain(message: str) -> str:
+    """A message for the user of a command: no native stack frames, the configured DSN's password masked."""
+    message = without_stack_frames(message)
+    for dsn in _configured_dsns():
+        message = mask_secrets(message, dsn)
+    return message
+
+
+def _configured_dsns() -> list[str]:
+    """The DSNs the settings name, valid or not (read raw: the settings may be what is at fault)."""
+    from django.conf import settings
+
+    found = [os.environ.get("EVENT_SINKS_DSN") or ""]
+    given = getattr(settings, "EVENT_SINKS", None) if settings.configured else None
+    if isinstance(given, Mapping) and isinstance(given.get("DSN"), str):
+        found.append(given["DSN"])
+    return [dsn for dsn in found if dsn]
 
 
 def sink_or_error(name: str) -> Sink:
