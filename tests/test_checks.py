@@ -78,3 +78,13 @@ def test_several_problems_are_all_reported(settings):
     with pytest.raises(SystemCheckError) as caught:
         call_command("check")
     assert "BATCH_SIZE" in str(caught.value) and "DISPATCH" in str(caught.value)
+
+
+def test_a_bad_environment_dsn_is_reported_naming_the_variable(settings, monkeypatch):
+    settings.EVENT_SINKS = {"DISPATCH": "sync"}
+    monkeypatch.setenv("EVENT_SINKS_DSN", "http://u:pa55word@host:99999/db")
+    with pytest.raises(SystemCheckError) as caught:
+        call_command("check")
+    text = str(caught.value)
+    assert "event_sinks.E001" in text and "EVENT_SINKS_DSN (the environment variable" in text
+    assert "Port out of range" in text and "pa55word" not in text
