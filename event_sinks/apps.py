@@ -34,6 +34,7 @@ class EventSinksConfig(AppConfig):
 
     def ready(self) -> None:
         from .checks import register
+        from .errors import EventSinksError
 
         register()
         try:
@@ -44,5 +45,7 @@ class EventSinksConfig(AppConfig):
             from .receivers import connect_all
 
             connect_all()
+        except EventSinksError as exc:  # a bad setting: said plainly (manage.py check names it too)
+            log.error("event_sinks: could not connect sink receivers; sinks will not be triggered: %s", exc)
         except Exception:  # the host must start even if a sink is broken
             log.exception("event_sinks: could not connect sink receivers; sinks will not be triggered")
