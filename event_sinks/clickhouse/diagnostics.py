@@ -12,7 +12,6 @@ from __future__ import annotations
 import fcntl
 import os
 from pathlib import Path
-from urllib.parse import quote
 
 from ..conf import Target
 from ..errors import EngineError, EngineUnavailableError
@@ -42,14 +41,8 @@ def error_code(exc: BaseException) -> int | None:
 
 
 def scrub(text: str, target: Target) -> str:
-    """``text`` with the DSN masked and the password (as given and URL-encoded) removed where a DSN shows it."""
-    if target.dsn and target.dsn in text:
-        text = text.replace(target.dsn, target.masked)
-    for secret in {target.password, quote(target.password, safe="")} - {""}:
-        text = text.replace(f":{secret}@", ":***@")
-        if len(secret) >= 6:  # long enough that replacing it cannot garble the rest of the message
-            text = text.replace(secret, "***")
-    return text
+    """``text`` with the password masked where the DSN or its ``user:password@`` shows it, never elsewhere."""
+    return target.scrub(text)
 
 
 def translate(exc: BaseException, target: Target, doing: str) -> EngineError:

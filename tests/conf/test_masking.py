@@ -64,9 +64,6 @@ def test_nothing_to_mask():
     assert mask_secrets("u:@h", "http://u@h/db") == "u:@h"
 
 
-@pytest.mark.xfail(strict=True, reason="event_sinks/clickhouse/diagnostics.py scrub() still replaces a password of "
-                   "6 characters or more wherever it appears; its body should be `return target.scrub(text)` "
-                   "(conf.dsn.mask_secrets) -- owned elsewhere, see the report")
 @pytest.mark.parametrize("password", ["default", "clickhouse", "connection"])
 def test_engine_errors_are_not_garbled_by_a_common_password(password):
     from event_sinks.clickhouse.diagnostics import scrub
