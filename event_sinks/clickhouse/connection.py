@@ -24,6 +24,7 @@ from typing import Any
 import attrs
 
 from ..conf import Settings, get_settings
+from ..core import ownership
 from ..core.schema import Schema, Table, View
 from ..errors import ConfigurationError, EngineError, EngineUnavailableError
 from . import diagnostics
@@ -534,6 +535,10 @@ class Connection:
         them. Checked once per connection (``force``: again).
         """
         renderer = self.renderer
+        owned = ("owned", tuple(ownership.names(schema)))
+        if force or owned not in self._schemas_applied:  # never replace or alter what is not ours
+            ownership.refuse_foreign(self.query, self.database, schema)
+            self._schemas_applied.add(owned)
         ran = self._run_once([renderer.create_database(), *(renderer.create_table(t) for t in schema.tables)],
                              force)
         tables = [t for t in schema.tables if force or ("table", t) not in self._schemas_applied]

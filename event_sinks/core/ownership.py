@@ -63,7 +63,8 @@ def judge(rows: Iterable[Sequence[Any]], schema: Schema, database: str) -> list[
                 problems.append(
                     f"{where} is a {engine} table, not a view this library created; its view "
                     f"{name!r} would replace it (CREATE OR REPLACE VIEW)")
-            elif not (comment and comment == view.comment) and not (reads(create_query, database) & (ours - {name})):
+            elif not (comment and view.comment and comment.startswith(view.comment)) and not (
+                    reads(create_query, database) & (ours - {name})):
                 problems.append(
                     f"{where} is a view this library did not create (it reads none of the library's "
                     f"objects and has no comment of ours); its view {name!r} would replace it")

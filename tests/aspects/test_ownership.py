@@ -78,8 +78,6 @@ def test_a_view_with_our_declared_comment_is_ours():
     assert ownership.judge([("course_blocks", "View", "", reading.format("y"))], schema, "x") != []  # not ours here
 
 
-@pytest.mark.xfail(strict=True, reason="Connection.apply_schema does not call core.ownership.refuse_foreign yet "
-                   "(event_sinks/clickhouse/connection.py, owned elsewhere: the code to add is in docs/aspects.md)")
 def test_applying_our_schema_over_aspects_table_refuses_instead_of_replacing_it(embedded):
     connection = get_connection()
     create_aspects_tables(connection, connection.database, with_view=False)
