@@ -8,6 +8,10 @@ unless the key's source changed since that dump, and its ``finished`` row closes
 that is interrupted in turn is resumed with the work of both, and once a resume finishes there is
 nothing left to resume (the next ``--resume`` is a plain run). Nothing is stored on the local disk,
 so a backfill can resume from another machine or container.
+
+Every time recorded here is ClickHouse's (:meth:`Connection.server_time`), never the writing host's:
+dumps carry the server's time (``dumped_at``), and a run's start is compared with them. A host whose
+clock is minutes fast or slow then resumes exactly where it stopped, and so does another host.
 """
 
 from __future__ import annotations
@@ -45,20 +49,20 @@ def runs_schema() -> Schema:
 
 
 def start_run(connection: Connection, sink: str) -> tuple[uuid.UUID, datetime]:
-    """Record the start of a run; returns its id and start time."""
-    run_id, at = uuid.uuid4(), datetime.now(UTC)
+    """Record the start of a run; returns its id and start time (the server's clock)."""
+    run_id, at = uuid.uuid4(), connection.server_time()
     _record(connection, run_id, sink, "started", at, "")
     return run_id, at
 
 
 def resume_run(connection: Connection, run_id: uuid.UUID, sink: str) -> None:
     """Record that run ``run_id`` (interrupted) is continued; its start stays the one it had."""
-    _record(connection, run_id, sink, "resumed", datetime.now(UTC), "")
+    _record(connection, run_id, sink, "resumed", connection.server_time(), "")
 
 
 def finish_run(connection: Connection, run_id: uuid.UUID, sink: str, summary: str) -> None:
     """Record that a run ended (even with failed keys: those are reported, not resumed)."""
-    _record(connection, run_id, sink, "finished", datetime.now(UTC), summary)
+    _record(connection, run_id, sink, "finished", connection.server_time(), summary)
 
 
 def _record(connection: Connection, run_id: uuid.UUID, sink: str, state: str, at: datetime, summary: str) -> None:
