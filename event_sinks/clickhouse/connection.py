@@ -4,21 +4,20 @@
 through clickhouse-connect, so the library speaks one dialect and one wire format. This module adds
 only what the library needs on top: DDL that writes nothing already defined, columnar inserts with
 explicit names and types that a replay cannot duplicate, errors translated into plain words
-(:mod:`.diagnostics`), the server's clock (:class:`ServerClock`, which orders dumps), one time limit
-per dump over all its requests (:class:`TimeLimit`), and what this engine can do
-(:class:`Capabilities`), learnt from its error codes.
+(:mod:`.diagnostics`), the server's clock (:mod:`.clock`, which orders dumps), one time limit per
+dump over all its requests (:mod:`.deadline`), and what this engine can do (:class:`Capabilities`),
+learnt from its error codes.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -27,8 +26,10 @@ from ..conf import Settings, get_settings
 from ..core import ownership
 from ..core.schema import Schema, Table, View
 from ..errors import ConfigurationError, EngineError, EngineUnavailableError
-from . import diagnostics
+from . import deadline, diagnostics
+from .clock import ServerClock
 from .ddl import DEDUPLICATION_SETTING, Renderer
+from .deadline import TimeLimit
 
 log = logging.getLogger(__name__)
 
@@ -48,205 +49,6 @@ class Capabilities:
     insert_tokens: bool | None = None
     #: ``max_execution_time`` on the statements of a dump (a settings profile may forbid changing it).
     execution_limit: bool | None = None
-
-
-# -- the time limit of a dump ------------------------------------------------------------------------
-
-#: Per thread: ``limit``, the :class:`TimeLimit` of the dump it runs, and ``deadline``, when the
-#: request it has in flight must be over (monotonic seconds); read by the sockets of server connections.
-_local = threading.local()
-
-
-class TimeLimit:
-    """What is left of one dump's DUMP_TIMEOUT: the time it may still spend waiting for the engine.
-
-    Only the engine's requests draw on it (reading the source is the source's time, not the
-    engine's), so a slow server, or one that trickles its answers, fails the dump once ``seconds``
-    are spent, however many requests it took: each request may use what is left, checked before it
-    starts, sent to servers as ``max_execution_time``, and enforced on every read and write of its
-    socket (a per-read timeout alone never ends a trickle).
-    """
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.left = seconds
-
-    def renew(self) -> None:
-        """Another dump starts: the full time again."""
-        self.left = self.seconds
-
-
-def current_limit() -> TimeLimit | None:
-    """The time limit of the dump this thread runs, if any."""
-    return getattr(_local, "limit", None)
-
-
-def _within_deadline(sock: Any, operation: Callable[..., Any], *args: Any) -> Any:
-    """Run one socket read or write so that it ends by the deadline of the request in flight."""
-    deadline = getattr(_local, "deadline", None)
-    if deadline is None:
-        return operation(*args)
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError("DUMP_TIMEOUT ran out")
-    previous = sock.gettimeout()
-    sock.settimeout(left if previous is None else min(previous, left))
-    try:
-        return operation(*args)
-    finally:
-        try:
-            sock.settimeout(previous)
-        except OSError:  # closed meanwhile
-            pass
-
-
-@functools.cache
-def _bounded_pools() -> dict[str, Any]:
-    """urllib3 pool classes whose connections honour :func:`_within_deadline` on every socket operation.
-
-    Built on first use (urllib3 comes with clickhouse-connect, imported only when a server is used).
-    The socket urllib3 opened is switched to a subclass that adds the deadline and nothing else.
-    """
-    import socket
-    import ssl
-
-    from urllib3.connection import HTTPConnection, HTTPSConnection
-    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
-    class Bounded:
-        __slots__ = ()
-
-        def recv(self, *args: Any) -> Any:
-            return _within_deadline(self, super().recv, *args)  # type: ignore[misc]
-
-        def recv_into(self, *args: Any) -> Any:
-            return _within_deadline(self, super().recv_into, *args)  # type: ignore[misc]
-
-        def send(self, *args: Any) -> Any:
-            return _within_deadline(self, super().send, *args)  # type: ignore[misc]
-
-        def sendall(self, *args: Any) -> Any:
-            return _within_deadline(self, super().sendall, *args)  # type: ignore[misc]
-
-    class BoundedSocket(Bounded, socket.socket):
-        __slots__ = ()
-
-    class BoundedSSLSocket(Bounded, ssl.SSLSocket):
-        pass
-
-    bounded = {socket.socket: BoundedSocket, ssl.SSLSocket: BoundedSSLSocket}
-
-    class BoundedConnection:
-        timeout: Any
-        sock: Any
-
-        def connect(self) -> None:
-            deadline = getattr(_local, "deadline", None)
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError("DUMP_TIMEOUT ran out")
-                if not isinstance(self.timeout, int | float) or self.timeout > left:
-                    self.timeout = left
-            super().connect()  # type: ignore[misc]
-            kind = bounded.get(type(self.sock))
-            if kind is not None:
-                self.sock.__class__ = kind
-
-    class BoundedHTTPConnection(BoundedConnection, HTTPConnection):
-        pass
-
-    class BoundedHTTPSConnection(BoundedConnection, HTTPSConnection):
-        pass
-
-    class BoundedHTTPPool(HTTPConnectionPool):
-        ConnectionCls = BoundedHTTPConnection
-
-    class BoundedHTTPSPool(HTTPSConnectionPool):
-        ConnectionCls = BoundedHTTPSConnection
-
-    return {"http": BoundedHTTPPool, "https": BoundedHTTPSPool}
-
-
-def _bounded_pool_manager(target: Any) -> Any:
-    """A pool manager for one server whose sockets keep the time limit; None where it cannot be had.
-
-    None when the environment routes the server through an HTTP proxy (the driver's own proxy
-    manager is used then) or the driver lacks the helpers: time limits are then checked between
-    requests and by the server (``max_execution_time``) only.
-    """
-    try:
-        from clickhouse_connect.driver.httputil import check_env_proxy, get_pool_manager_options
-        from urllib3 import PoolManager
-    except ImportError:
-        return None
-    if check_env_proxy("https" if target.secure else "http", target.host, target.port):
-        return None
-    manager = PoolManager(**get_pool_manager_options())
-    manager.pool_classes_by_scheme = _bounded_pools()
-    return manager
-
-
-# -- the server's clock ----------------------------------------------------------------------------
-
-#: Seconds after which a connection reads the server's clock again.
-CLOCK_RESYNC = 60.0
-#: Wall and monotonic clocks drifting apart by more than this (seconds) since the last reading -- an
-#: NTP step, a suspended host -- means this host's time moved: the server's clock is read again.
-CLOCK_JUMP = 1.0
-#: A host clock further than this (seconds) from the server's is reported, once per connection.
-CLOCK_SKEW_REPORTED = 1.0
-
-
-class ServerClock:
-    """The server's clock as seen from this process: what dumps are ordered by, not this host's clock.
-
-    Several hosts write to one server, and any of them may be minutes off or have its clock
-    stepped by NTP; ordering dumps by writers' clocks let such a host hide every later dump. So one
-    query reads the server's ``now64(6)``, and from then on the time is carried forward by this
-    process's monotonic clock, which no wall-clock error or step moves. The reading is renewed every
-    CLOCK_RESYNC seconds and whenever the wall clock jumped against the monotonic one. Its error is at
-    most half the round trip of the reading; readings of one connection never go backwards.
-    """
-
-    def __init__(self, read: Callable[[], tuple[datetime, float, float]], where: str):
-        self._read = read  # -> (server time, monotonic time before and after the reading)
-        self._where = where
-        self._lock = threading.Lock()
-        self._anchor: tuple[datetime, float, float] | None = None  # server time, monotonic and wall time then
-        self._last: datetime | None = None
-        self._reported = False
-
-    def now(self) -> datetime:
-        """The server's time now (UTC)."""
-        anchor = self._anchor
-        monotonic, wall = time.monotonic(), time.time()
-        if (anchor is None or monotonic - anchor[1] > CLOCK_RESYNC
-                or abs((wall - anchor[2]) - (monotonic - anchor[1])) > CLOCK_JUMP):
-            anchor = self._measure()
-            monotonic = time.monotonic()
-        value = anchor[0] + timedelta(seconds=monotonic - anchor[1])
-        with self._lock:
-            if self._last is not None and value <= self._last:
-                value = self._last + timedelta(microseconds=1)
-            self._last = value
-        return value
-
-    def _measure(self) -> tuple[datetime, float, float]:
-        server, before, after = self._read()  # not under the lock: a slow server must not stall the others
-        if server.tzinfo is None:
-            server = server.replace(tzinfo=UTC)
-        middle = (before + after) / 2  # when the server read its clock, as well as can be told
-        anchor = (server, middle, time.time() - (after - middle))
-        skew = anchor[2] - server.timestamp()
-        if abs(skew) > CLOCK_SKEW_REPORTED and not self._reported:
-            self._reported = True
-            log.warning("event_sinks: this host's clock is %.1f s %s the clock of ClickHouse at %s; dumps are "
-                        "ordered by ClickHouse's clock, so they are not affected, but fix this host's time",
-                        abs(skew), "ahead of" if skew > 0 else "behind", self._where)
-        with self._lock:
-            self._anchor = anchor
-        return anchor
 
 
 class Connection:
@@ -289,7 +91,7 @@ class Connection:
             if self.target.embedded:
                 client = clickhouse_connect.get_client(interface="chdb", path=self.target.path)
             else:
-                self._pool = self._pool or _bounded_pool_manager(self.target)
+                self._pool = self._pool or deadline.bounded_pool_manager(self.target)
                 client = clickhouse_connect.get_client(
                     interface="https" if self.target.secure else "http",
                     host=self.target.host,
@@ -421,26 +223,21 @@ class Connection:
 
     @contextmanager
     def _request(self, doing: str) -> Iterator[TimeLimit | None]:
-        limit = current_limit()
+        limit = deadline.current_limit()
         if limit is None:
             yield None
             return
         if limit.left <= 0:
             raise self._timed_out(limit, doing, "no time was left for it")
-        started = time.monotonic()
-        _local.deadline = started + limit.left
-        try:
+        with deadline.enforced(limit):
             yield limit
-        finally:
-            _local.deadline = None
-            limit.left -= time.monotonic() - started
 
     def _failure(self, exc: Exception, doing: str, limit: TimeLimit | None) -> Exception:
         """What to raise for ``exc``: the time limit's error once it ran out, else the translated error."""
         translated = exc if isinstance(exc, EngineError) else self.translate(exc, doing)
-        deadline = getattr(_local, "deadline", None)
-        if limit is not None and deadline is not None and (
-                time.monotonic() >= deadline - 0.01 or diagnostics.error_code(exc) == diagnostics.TIMEOUT_EXCEEDED):
+        ends = deadline.request_deadline()
+        if limit is not None and ends is not None and (
+                time.monotonic() >= ends - 0.01 or diagnostics.error_code(exc) == diagnostics.TIMEOUT_EXCEEDED):
             return self._timed_out(limit, doing, str(translated))
         return translated
 
@@ -456,18 +253,10 @@ class Connection:
         """Bound the engine time of the requests this thread makes inside to ``seconds`` (DUMP_TIMEOUT).
 
         Inside another time limit this one is that limit: all the statements of one dump draw on one
-        DUMP_TIMEOUT, whichever layer opened it.
+        DUMP_TIMEOUT, whichever layer opened it (:func:`.deadline.limited`).
         """
-        outer = current_limit()
-        if outer is not None:
-            yield outer
-            return
-        limit = TimeLimit(self.settings.dump_timeout if seconds is None else seconds)
-        _local.limit = limit
-        try:
+        with deadline.limited(self.settings.dump_timeout if seconds is None else seconds) as limit:
             yield limit
-        finally:
-            _local.limit = None
 
     def server_time(self) -> datetime:
         """The server's clock now, in UTC: what orders dumps (:class:`ServerClock`)."""

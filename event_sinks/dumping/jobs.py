@@ -14,7 +14,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import datetime
 
 from ..clickhouse import Connection
-from ..clickhouse.connection import TimeLimit
+from ..clickhouse.deadline import TimeLimit
 from ..core.sink import Sink
 from ..errors import DumpError, EngineError
 from ..registry import get_sink

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from event_sinks.clickhouse import connection
-from event_sinks.clickhouse.connection import ServerClock
+from event_sinks.clickhouse import clock as server_clock
+from event_sinks.clickhouse.clock import ServerClock
 
 SERVER_START = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -33,8 +33,8 @@ class Host:
 @pytest.fixture
 def host(monkeypatch):
     host = Host(SERVER_START.timestamp())
-    monkeypatch.setattr(connection.time, "monotonic", lambda: host.monotonic_now)
-    monkeypatch.setattr(connection.time, "time", lambda: host.wall_now)
+    monkeypatch.setattr(server_clock.time, "monotonic", lambda: host.monotonic_now)
+    monkeypatch.setattr(server_clock.time, "time", lambda: host.wall_now)
     return host
 
 
@@ -93,10 +93,10 @@ def test_the_reading_is_renewed_after_clock_resync_seconds(host):
     server = Server(host)
     clock = ServerClock(server.read, "test")
     clock.now()
-    host.advance(connection.CLOCK_RESYNC / 2)
+    host.advance(server_clock.CLOCK_RESYNC / 2)
     clock.now()
     assert server.readings == 1
-    host.advance(connection.CLOCK_RESYNC)
+    host.advance(server_clock.CLOCK_RESYNC)
     clock.now()
     assert server.readings == 2
 
