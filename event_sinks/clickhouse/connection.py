@@ -110,6 +110,8 @@ class Connection:
             raise ConfigurationError(
                 f"the embedded engine needs chDB: pip install 'clickhouse-connect[chdb]' ({exc})"
             ) from None
+        except ConfigurationError:  # the proxy the environment names (deadline.bounded_pool_manager)
+            raise
         except Exception as exc:
             raise self.translate(exc, "connecting") from None
         log.debug("connected to %s", self.target.masked)
@@ -233,7 +235,13 @@ class Connection:
             yield limit
 
     def _failure(self, exc: Exception, doing: str, limit: TimeLimit | None) -> Exception:
-        """What to raise for ``exc``: the time limit's error once it ran out, else the translated error."""
+        """What to raise for ``exc``: the time limit's error once it ran out, else the translated error.
+
+        A :class:`ConfigurationError` (met while connecting: no chDB, a bad proxy) is raised as it is:
+        the settings are at fault, not the engine, and trying again would not help.
+        """
+        if isinstance(exc, ConfigurationError):
+            return exc
         translated = exc if isinstance(exc, EngineError) else self.translate(exc, doing)
         ends = deadline.request_deadline()
         if limit is not None and ends is not None and (

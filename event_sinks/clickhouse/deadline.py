@@ -11,11 +11,16 @@ left), and the sockets of server connections honour it on every read and write
 from __future__ import annotations
 
 import functools
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import unquote
+
+from ..conf.dsn import mask_dsn, mask_secrets
+from ..errors import ConfigurationError
 
 #: Per thread: ``limit``, the :class:`TimeLimit` of the dump it runs, and ``deadline``, when the
 #: request it has in flight must be over (monotonic seconds); read by the sockets of server connections.
@@ -106,13 +111,22 @@ def _bounded_pools() -> dict[str, Any]:
     """urllib3 pool classes whose connections honour :func:`_within_deadline` on every socket operation.
 
     Built on first use (urllib3 comes with clickhouse-connect, imported only when a server is used).
-    The socket urllib3 opened is switched to a subclass that adds the deadline and nothing else.
+    Each socket urllib3 opens is switched to a subclass that adds the deadline and nothing else: the
+    plain socket as soon as it is connected (so a proxy's ``CONNECT`` answer is bounded too), and the
+    TLS socket once the handshake is done -- for TLS inside a proxy's TLS tunnel, the socket it runs on.
     """
     import socket
     import ssl
 
     from urllib3.connection import HTTPConnection, HTTPSConnection
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    try:
+        from urllib3.util.ssltransport import SSLTransport
+
+        tunnelled: tuple[type, ...] = (SSLTransport,)
+    except ImportError:  # an urllib3 without TLS-in-TLS
+        tunnelled = ()
 
     class Bounded:
         __slots__ = ()
@@ -137,9 +151,21 @@ def _bounded_pools() -> dict[str, Any]:
 
     bounded = {socket.socket: BoundedSocket, ssl.SSLSocket: BoundedSSLSocket}
 
+    def bound(sock: Any) -> None:
+        kind = bounded.get(type(sock))
+        if kind is not None:
+            sock.__class__ = kind
+        elif isinstance(sock, tunnelled):
+            bound(getattr(sock, "socket", None))  # its reads and writes are those of the TLS socket to the proxy
+
     class BoundedConnection:
         timeout: Any
         sock: Any
+
+        def _new_conn(self) -> Any:
+            sock = super()._new_conn()  # type: ignore[misc]
+            bound(sock)
+            return sock
 
         def connect(self) -> None:
             deadline = request_deadline()
@@ -150,9 +176,7 @@ def _bounded_pools() -> dict[str, Any]:
                 if not isinstance(self.timeout, int | float) or self.timeout > left:
                     self.timeout = left
             super().connect()  # type: ignore[misc]
-            kind = bounded.get(type(self.sock))
-            if kind is not None:
-                self.sock.__class__ = kind
+            bound(self.sock)
 
     class BoundedHTTPConnection(BoundedConnection, HTTPConnection):
         pass
@@ -172,17 +196,42 @@ def _bounded_pools() -> dict[str, Any]:
 def bounded_pool_manager(target: Any) -> Any:
     """A pool manager for one server whose sockets keep the time limit; None where it cannot be had.
 
-    None when the environment routes the server through an HTTP proxy (the driver's own proxy
-    manager is used then) or the driver lacks the helpers: time limits are then checked between
-    requests and by the server (``max_execution_time``) only.
+    Through the HTTP proxy the environment names for the server (``HTTP_PROXY``/``HTTPS_PROXY``, less
+    ``NO_PROXY``, read as the driver reads them) when there is one: a proxy manager whose sockets
+    keep the time limit, and which gives the proxy the credentials its URL holds. None only when the
+    driver lacks the helpers: time limits are then checked between requests and by the server
+    (``max_execution_time``) only. Raises :class:`ConfigurationError` naming the variable when the
+    proxy it names is no HTTP proxy.
     """
     try:
         from clickhouse_connect.driver.httputil import check_env_proxy, get_pool_manager_options
         from urllib3 import PoolManager
     except ImportError:
         return None
-    if check_env_proxy("https" if target.secure else "http", target.host, target.port):
-        return None
-    manager = PoolManager(**get_pool_manager_options())
+    scheme = "https" if target.secure else "http"
+    proxy = check_env_proxy(scheme, target.host, target.port)
+    options = get_pool_manager_options()
+    manager = PoolManager(**options) if not proxy else _proxy_manager(scheme, proxy, target, options)
     manager.pool_classes_by_scheme = _bounded_pools()
     return manager
+
+
+def _proxy_manager(scheme: str, proxy: str, target: Any, options: dict[str, Any]) -> Any:
+    """urllib3's proxy manager for ``proxy`` (the value of ``SCHEME_proxy``), as the driver would make it."""
+    from urllib3 import ProxyManager
+    from urllib3.util import make_headers, parse_url
+
+    variable = next((name for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY") if os.environ.get(name) == proxy),
+                    f"{scheme.upper()}_PROXY")
+    url = proxy if "://" in proxy else f"{scheme}://{proxy}"  # no scheme: read as the driver reads it
+    try:
+        auth = parse_url(url).auth
+        headers = make_headers(proxy_basic_auth=unquote(auth)) if auth else None
+        return ProxyManager(url, proxy_headers=headers, **options)
+    except Exception as exc:  # an unknown scheme (socks5://), a malformed host or port
+        raise ConfigurationError(
+            f"{variable} (the environment variable) is {mask_dsn(proxy)!r}, which names no HTTP proxy for "
+            f"ClickHouse at {target.host}:{target.port} ({type(exc).__name__}: {mask_secrets(str(exc), url)}); "
+            f"expected http://[user:password@]host:port, or add {target.host} to NO_PROXY to reach the server "
+            "directly"
+        ) from None

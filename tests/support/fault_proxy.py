@@ -21,7 +21,16 @@ matching request, for ``times`` requests (None: all that follow)::
         proxy.inject(Fault("reset", match=insert_into("course_outline_dumps")))
         dsn = proxy.dsn(server, database)
 
-``proxy.log`` lists every request relayed (or not) with the action taken, for assertions.
+It is also an HTTP forward proxy (what ``HTTP_PROXY`` names): a request whose target is an absolute
+URL (``POST http://host:port/?query=... HTTP/1.1``) is relayed, with the same faults, to the host and
+port that URL names, as an origin-form request without the ``Proxy-*`` headers. ``CONNECT`` (tunnels
+for ``https://``) is refused with ``501``: faults cannot be chosen inside TLS. ::
+
+    with FaultProxy(server.port) as proxy:
+        os.environ["HTTP_PROXY"] = f"http://127.0.0.1:{proxy.port}"  # the DSN names the server itself
+
+``proxy.log`` lists every request relayed (or not) with the action taken, and ``proxy.forwarded``
+the requests that came as a forward proxy's (their ``Proxy-Authorization``, or None), for assertions.
 """
 
 from __future__ import annotations
@@ -50,6 +59,8 @@ class Request:
     headers: dict[str, str]
     body: bytes
     raw: bytes
+    #: ``(host, port)`` named by an absolute-URL target (a forward proxy's request), else None
+    authority: tuple[str, int] | None = None
 
     @property
     def statement(self) -> str:
@@ -213,6 +224,22 @@ def _read_body(stream: _Stream, headers: dict[str, str], *, until_close: bool) -
     return b"", b""
 
 
+def _forwarded(method: str, target: str, lines: list[bytes]) -> tuple[tuple[str, int] | None, str, list[bytes]]:
+    """A forward proxy's request as the origin server must get it: (authority, target, head lines).
+
+    An absolute-URL ``target`` becomes origin-form and the ``Proxy-*`` headers are dropped (they are
+    for the proxy); any other request is left as it is, with a None authority.
+    """
+    url = urlsplit(target)
+    if url.scheme.lower() != "http" or not url.hostname:
+        return None, target, lines
+    origin = (url.path or "/") + (f"?{url.query}" if url.query else "")
+    version = lines[0].split()[2] if len(lines[0].split()) > 2 else b"HTTP/1.1"
+    start = f"{method} {origin} ".encode("latin-1") + version + b"\r\n"
+    kept = [line for line in lines[1:] if not line.lower().startswith(b"proxy-")]
+    return (url.hostname, url.port or 80), origin, [start, *kept]
+
+
 def _reset(sock: socket.socket) -> None:
     """Close ``sock`` with a TCP reset (SO_LINGER 0), as a load balancer dropping a connection does."""
     try:
@@ -229,6 +256,7 @@ class FaultProxy:
         self.upstream = (upstream_host, upstream_port)
         self.faults: list[Fault] = []
         self.log: list[tuple[str, str]] = []  # (action, first 120 characters of the statement)
+        self.forwarded: list[str | None] = []  # Proxy-Authorization of each forward proxy's request
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._stopped = threading.Event()
@@ -328,6 +356,7 @@ class FaultProxy:
         client.settimeout(IDLE_SECONDS)
         upstream: socket.socket | None = None
         upstream_stream: _Stream | None = None
+        upstream_at: tuple[str, int] | None = None
         stream = _Stream(client)
         try:
             while not self._stopped.is_set():
@@ -337,7 +366,16 @@ class FaultProxy:
                 except (EOFError, OSError):
                     return
                 method, target = start.decode("latin-1").split()[:2]
-                request = Request(method, target, headers, body, b"".join(lines) + raw_body)
+                if method.upper() == "CONNECT":
+                    refusal = b"the fault proxy does not tunnel (TLS)\n"
+                    client.sendall(b"HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                                   b"Content-Length: %d\r\n\r\n%s" % (len(refusal), refusal))
+                    return
+                authority, target, lines = _forwarded(method, target, lines)
+                request = Request(method, target, headers, body, b"".join(lines) + raw_body, authority)
+                if authority is not None:
+                    with self._lock:
+                        self.forwarded.append(headers.get("proxy-authorization"))
                 fault = self._choose(request)
                 action = fault.action if fault else "pass"
                 if action == "ack":
@@ -346,8 +384,13 @@ class FaultProxy:
                     continue
                 if action == "delay":
                     time.sleep(fault.seconds)
+                wanted = authority or self.upstream
+                if upstream is not None and wanted != upstream_at:  # a forward proxy's next request elsewhere
+                    self._untrack(upstream)
+                    upstream = None
                 if upstream is None:
-                    upstream = socket.create_connection(self.upstream, timeout=IDLE_SECONDS)
+                    upstream = socket.create_connection(wanted, timeout=IDLE_SECONDS)
+                    upstream_at = wanted
                     upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     self._track(upstream)
                     upstream_stream = _Stream(upstream)

@@ -82,3 +82,20 @@ def test_nth_and_times_choose_the_requests(client, proxy):
     for n in range(5):
         client.insert("t", [[n]], column_names=["n"])
     assert sorted(r[0] for r in client.query("SELECT n FROM t").result_rows) == [0, 3, 4]
+
+
+def test_as_a_forward_proxy_it_relays_to_the_server_the_url_names_with_the_same_faults(http_server, proxy, database):
+    # The client names the server itself and goes through the proxy as HTTP_PROXY would have it.
+    client = clickhouse_connect.get_client(host="127.0.0.1", port=http_server.port, username=http_server.user,
+                                           password=http_server.password, query_retries=0, send_receive_timeout=2,
+                                           connect_timeout=2, http_proxy=f"http://127.0.0.1:{proxy.port}")
+    try:
+        assert client.query("SELECT 41 + 1").result_rows == [(42,)]
+        assert proxy.forwarded and proxy.actions("pass")  # it came as a forward proxy's request
+        proxy.inject(Fault("ack", match=insert_into("f")))
+        client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+        client.command(f"CREATE TABLE {database}.f (n UInt32) ENGINE = MergeTree ORDER BY n")
+        client.insert(f"{database}.f", [[1]], column_names=["n"])
+        assert client.command(f"SELECT count() FROM {database}.f") == 0  # acknowledged by the proxy alone
+    finally:
+        client.close()
