@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...clickhouse import Connection, get_connection
 from ...conf.dsn import mask_secrets
@@ -25,6 +25,18 @@ if TYPE_CHECKING:
     from ...core.sink import Sink
 
 
+class IntermixedParser(CommandParser):
+    """Arguments in any order: ``dump_sink course_outline --force KEY`` takes KEY as a key.
+
+    argparse fills a ``nargs="*"`` positional (``KEY ...``, ``SINK ...``) with nothing as soon as an
+    option follows the first positional, and then refused the keys after the option as "unrecognized
+    arguments".
+    """
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        return self.parse_intermixed_args(args, namespace)
+
+
 class SinkCommand(BaseCommand):
     """A command whose every failure is a ``CommandError`` with a plain message.
 
@@ -32,6 +44,11 @@ class SinkCommand(BaseCommand):
     fault and keep their message; Ctrl-C is "interrupted"; anything else is named with its type and
     the command, so a bug is still reported, only without a traceback.
     """
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.__class__ = IntermixedParser
+        return parser
 
     def execute(self, *args: Any, **options: Any) -> Any:
         try:
