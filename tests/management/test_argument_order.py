@@ -54,3 +54,17 @@ def test_sink_schema_takes_sinks_after_apply(embedded):
 def test_unknown_options_are_still_refused(embedded):
     with pytest.raises(CommandError, match="unrecognized arguments: --frobnicate"):
         call_command("dump_sink", "course_outline", "--all", "--frobnicate", stdout=StringIO(), stderr=StringIO())
+
+
+def test_a_course_key_for_a_folder_of_exports_names_the_option(embedded, tmp_path):
+    # It named neither the option nor the path ("a course key override needs exactly one OLX export").
+    import shutil
+
+    for name in ("a", "b"):
+        shutil.copytree(DEMO, tmp_path / "exports" / name)
+    with pytest.raises(CommandError) as caught:
+        call_command("dump_sink", "course_outline", "--all", "--course-key", "course-v1:X+Y+Z",
+                     "--olx", str(tmp_path / "exports"), stdout=StringIO(), stderr=StringIO())
+    message = str(caught.value)
+    assert message.startswith("--course-key course-v1:X+Y+Z: a course key override needs exactly one OLX export")
+    assert str(tmp_path / "exports") in message

@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...clickhouse import Connection, get_connection
 from ...conf.dsn import mask_secrets
-from ...errors import EventSinksError, UnknownSinkError
+from ...errors import EventSinksError, InvalidKeyError, UnknownSinkError
 from ...registry import get_sink
 
 if TYPE_CHECKING:
@@ -147,6 +147,10 @@ def install_olx_source(options: Mapping[str, Any], *, allow_empty: bool = False)
         source = OlxSource(paths, course_key=options.get("course_key"), strict=strict)
     except CourseReadError as exc:
         raise CommandError(f"--olx: {exc.message}") from exc
+    except InvalidKeyError as exc:  # the key override given for several exports
+        where = " ".join(str(p) for p in paths)
+        raise CommandError(f"--course-key {options.get('course_key')}: {exc}, and --olx {where} holds several: "
+                           "give the one export to dump under that key") from exc
     except EventSinksError as exc:
         raise CommandError(str(exc)) from exc
     read = set(source.index().values())
