@@ -358,8 +358,16 @@ def aspects_dsn() -> str | None:
     except ImportError:  # pragma: no cover - django is a dependency
         return None
     config = getattr(settings, ASPECTS_SETTING, None) if settings.configured else None
-    if not isinstance(config, Mapping) or not isinstance(config.get("url"), str):
+    if config is None:
         return None
+    if not isinstance(config, Mapping):  # its value is not shown: it may hold the password
+        raise ConfigurationError(f"{ASPECTS_SETTING} must be a dict like {{'url': 'http://host:8123', 'username': "
+                                 f"..., 'password': ...}}, found a {type(config).__name__}")
+    if config.get("url") is None:
+        return None
+    if not isinstance(config["url"], str):
+        raise ConfigurationError(f"{ASPECTS_SETTING}['url'] must be 'http(s)://host:port', found a "
+                                 f"{type(config['url']).__name__}: {mask_dsn(str(config['url']))!r}")
     scheme, sep, location = config["url"].rstrip("/").partition("://")
     if not sep or scheme not in ("http", "https"):
         raise ConfigurationError(

@@ -1,0 +1,37 @@
+"""A malformed ``EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG`` (Aspects' engine setting) is named, never ignored.
+
+It used to be ignored unless its url was a string, so ``{'url': 5}`` or a plain string meant "no Aspects
+engine": the embedded engine in the working directory, or no engine in Open edX, without a word (found
+by the hostile campaign, tests/campaign).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from event_sinks.conf import get_settings
+from event_sinks.errors import ConfigurationError
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("http://u:s3cret@ch:8123", "EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG must be a dict like"),
+    (["http://ch:8123"], "EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG must be a dict like"),
+    ({"url": 5}, "EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG['url'] must be 'http(s)://host:port', found a int: '5'"),
+    ({"url": b"http://u:s3cret@ch:8123"}, "EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG['url'] must be"),
+])
+def test_a_malformed_aspects_config_is_a_configuration_error(settings, monkeypatch, value, message):
+    monkeypatch.delenv("EVENT_SINKS_DSN", raising=False)
+    settings.EVENT_SINKS = {"DISPATCH": "sync"}
+    settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG = value
+    with pytest.raises(ConfigurationError) as caught:
+        get_settings()
+    assert str(caught.value).startswith(message)
+    assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", [None, {}, {"url": None}])
+def test_no_aspects_url_means_no_aspects_engine(settings, monkeypatch, tmp_path, value):
+    monkeypatch.delenv("EVENT_SINKS_DSN", raising=False)
+    settings.EVENT_SINKS = {"DISPATCH": "sync", "DATA_DIR": str(tmp_path / "data")}
+    settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG = value
+    assert get_settings().dsn == f"chdb://{tmp_path / 'data'}"
