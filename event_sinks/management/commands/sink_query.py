@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import argparse
 import math
+import time
 from typing import Any
 
 from django.core.management.base import CommandError
 
+from ...clickhouse import deadline
 from ...errors import EngineError
 from ._common import SinkCommand, connection_or_error
 from ._readonly import RefusedQuery, check, explain, query_settings
 from ._table import format_table
+
+#: ClickHouse's error code for a statement stopped by max_execution_time (it says so itself).
+TIMEOUT_EXCEEDED = 159
 
 
 def _seconds(text: str) -> float:
@@ -37,22 +42,39 @@ class Command(SinkCommand):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("sql")
         parser.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS",
-                            help="stop the statement after this many seconds (max_execution_time; default 60)")
+                            help="stop the statement after this many seconds (max_execution_time; default 60); the "
+                                 "command waits for the engine at most 2 s and a tenth longer")
 
     def handle(self, *args: Any, **options: Any) -> None:
         connection = connection_or_error()
         timeout = options["timeout"]
+        started = time.monotonic()
         try:
-            statement = check(connection, options["sql"], timeout)
-            if statement.startswith("EXPLAIN"):
-                names, rows = ["explain"], [[line] for line in explain(connection, statement, timeout)]
-            else:
-                result = connection.client.query(statement, settings=query_settings(timeout))
-                names, rows = result.column_names, result.result_rows
+            # The engine stops the statement at --timeout (max_execution_time) and says so; the command stops
+            # waiting a little later whatever the engine does, so a slow or trickling server cannot hold it.
+            with connection.time_limit(timeout + grace(timeout)) as limit, deadline.enforced(limit):
+                statement = check(connection, options["sql"], timeout)
+                if statement.startswith("EXPLAIN"):
+                    names, rows = ["explain"], [[line] for line in explain(connection, statement, timeout)]
+                else:
+                    result = connection.client.query(statement, settings=query_settings(timeout))
+                    names, rows = result.column_names, result.result_rows
         except RefusedQuery as exc:
-            raise CommandError(str(exc)) from exc
+            raise CommandError(timed_out(connection, timeout, started) or str(exc)) from exc
         except Exception as exc:
             error = exc if isinstance(exc, EngineError) else connection.translate(exc, options["sql"])
-            raise CommandError(str(error)) from exc
+            raise CommandError(timed_out(connection, timeout, started, error) or str(error)) from exc
         self.stdout.write(format_table(names, rows))
 
+
+def grace(timeout: float) -> float:
+    """How much longer than --timeout the command waits for the engine's own "timeout exceeded"."""
+    return 2.0 + timeout / 10
+
+
+def timed_out(connection: Any, timeout: float, started: float, error: Exception | None = None) -> str | None:
+    """The message for a wait cut at --timeout (and its grace), unless the engine said it stopped the statement."""
+    if time.monotonic() - started < timeout + grace(timeout) or getattr(error, "code", None) == TIMEOUT_EXCEEDED:
+        return None
+    return (f"sink_query: no complete answer within --timeout {timeout:g} s from {connection.target.masked} "
+            "(a slow or stalled server); nothing was printed")
