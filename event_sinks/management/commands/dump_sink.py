@@ -160,7 +160,8 @@ class Command(SinkCommand):
         if reconcile:
             connection = connection_or_error()
             try:
-                current = current_keys_snapshot(connection, sink.name)  # before the listing: see the module
+                with connection.time_limit():  # DUMP_TIMEOUT bounds each of the run's own steps too
+                    current = current_keys_snapshot(connection, sink.name)  # before the listing: see the module
             except EventSinksError as exc:
                 raise CommandError(str(exc)) from exc
             listing = self._list_keys(sink)
@@ -187,16 +188,17 @@ class Command(SinkCommand):
 
         connection = connection_or_error()
         try:
-            Dumper(sink, connection).ensure_schema()
-            connection.apply_schema(runs_schema())
-            resumed = None
-            if options["resume"]:
-                selected, resumed = self._resume(connection, sink, selected)
-            if resumed is not None:
-                run_id = resumed  # this run continues the interrupted one, and its end closes it
-                resume_run(connection, run_id, sink.name)
-            else:
-                run_id, _ = start_run(connection, sink.name)
+            with connection.time_limit():  # the run's bookkeeping waits for the engine no longer than a dump
+                Dumper(sink, connection).ensure_schema()
+                connection.apply_schema(runs_schema())
+                resumed = None
+                if options["resume"]:
+                    selected, resumed = self._resume(connection, sink, selected)
+                if resumed is not None:
+                    run_id = resumed  # this run continues the interrupted one, and its end closes it
+                    resume_run(connection, run_id, sink.name)
+                else:
+                    run_id, _ = start_run(connection, sink.name)
         except EventSinksError as exc:
             raise CommandError(str(exc)) from exc
         tombstones = self._tombstone(connection, sink, gone, options) if reconcile else None
@@ -223,7 +225,8 @@ class Command(SinkCommand):
         problems = [f"{failed} of {total} keys failed (listed above)"] if failed else []
         reconciled = "" if tombstones is None else f"; reconcile: {tombstones.count('deleted')} tombstoned"
         try:
-            finish_run(connection, run_id, sink.name, str(summary) + reconciled)
+            with connection.time_limit():
+                finish_run(connection, run_id, sink.name, str(summary) + reconciled)
         except EventSinksError as exc:  # the engine went away after the dumps: they stand, the record does not
             problems.append(
                 f"{sink.name}: the dumps above are done, but the run could not be recorded as finished "

@@ -42,7 +42,9 @@ class Command(SinkCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             key = get_sink("course_outline").normalize_key(options["course_key"])
-            lines = outline_lines(connection_or_error(), key)
+            connection = connection_or_error()
+            with connection.time_limit():  # a slow or trickling server holds it no longer than DUMP_TIMEOUT
+                lines = outline_lines(connection, key)
         except EventSinksError as exc:
             raise CommandError(str(exc)) from exc
         if not lines:

@@ -30,7 +30,8 @@ class Command(SinkCommand):
         connection = connection_or_error()
         try:
             if options["apply"]:
-                statements = connection.apply_schema(schema, force=True)
+                with connection.time_limit():  # as the schema steps of a dump: DUMP_TIMEOUT
+                    statements = connection.apply_schema(schema, force=True)
                 self.stdout.write(f"applied {len(statements)} statements to {connection.target.masked}")
             else:
                 statements = [connection.renderer.create_database(), *connection.renderer.statements(schema)]
