@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..clickhouse.one_part import one_part_settings
 from ..core.schema import identifier, quote
 from .ddl import COURSE_BLOCKS, COURSE_OVERVIEWS, AspectsTable
 
@@ -51,9 +52,6 @@ COURSE_DATA_KEYS = (
     ("enable_proctored_exams", False), ("entrance_exam_enabled", False), ("external_id", False),
     ("language", False),
 )
-#: Rows of one dump squashed into one insert block (above the largest course a reader accepts).
-ONE_BLOCK_ROWS = 2_000_000
-ONE_BLOCK_BYTES = 1 << 30
 
 
 def _table(database: str, table: AspectsTable) -> str:
@@ -70,13 +68,6 @@ def python_str(expr: str) -> str:
 def dumped_at_text(expr: str = "dumped_at") -> str:
     """SQL for ``time_last_dumped``: a dump's ``dumped_at`` in :data:`TIME_FORMAT`."""
     return f"formatDateTime({expr}, '{TIME_FORMAT}', 'UTC')"
-
-
-def insert_settings() -> str:
-    """One block per insert, one thread, and a deduplication token (honoured by Replicated tables only)."""
-    return (f"SETTINGS max_insert_threads = 1, min_insert_block_size_rows = {ONE_BLOCK_ROWS}, "
-            f"min_insert_block_size_bytes = {ONE_BLOCK_BYTES}, max_insert_block_size = {ONE_BLOCK_ROWS}, "
-            f"insert_deduplication_token = {{token:String}}")
 
 
 def _blocks_source(database: str, dumps_table: str, numbering: str) -> str:
@@ -131,7 +122,7 @@ def course_blocks_insert(database: str, dumps_table: str, aspects_database: str,
     )
     columns = ", ".join(quote(c) for c in COURSE_BLOCKS.column_names)
     return (
-        f"INSERT INTO {_table(aspects_database, COURSE_BLOCKS)} ({columns})\n{insert_settings()}\n"  # noqa: S608
+        f"INSERT INTO {_table(aspects_database, COURSE_BLOCKS)} ({columns})\n{one_part_settings()}\n"  # noqa: S608
         f"SELECT toString(org), toString(course_key), location, display_name,\n    {data},\n"
         f"    toInt32(order_in_course + 1), {python_str('edited_on')}, dump_id, {dumped_at_text()}\n"
         f"FROM (SELECT *, {key_parts} AS parts FROM ({_blocks_source(database, dumps_table, numbering)}))"
@@ -163,7 +154,7 @@ def course_overviews_insert(database: str, dumps_table: str, aspects_database: s
     created = python_str(quote("created")) if "created" in have else "''"
     columns = ", ".join(quote(c) for c in COURSE_OVERVIEWS.column_names)
     return (
-        f"INSERT INTO {_table(aspects_database, COURSE_OVERVIEWS)} ({columns})\n{insert_settings()}\n"
+        f"INSERT INTO {_table(aspects_database, COURSE_OVERVIEWS)} ({columns})\n{one_part_settings()}\n"
         "SELECT toString(org), course_key, ifNull(display_name, ''),\n"
         f"    {python_str('start')}, {python_str('`end`')}, {python_str('enrollment_start')},\n"
         f"    {python_str('enrollment_end')}, pacing = 'self',\n    {data},\n"

@@ -47,16 +47,23 @@ class Renderer:
         return bool(self.cluster) or table.engine.startswith("Replicated")
 
     def engine(self, table: Table) -> str:
-        if self.cluster and not table.engine.startswith("Replicated"):
-            # No arguments: the server's default_replica_path / default_replica_name apply, which is
-            # what ClickHouse recommends and what keeps DDL identical on every replica.
-            return f"Replicated{table.engine}"
-        return table.engine
+        """The engine clause: ``Replicated*`` on a cluster, with the table's own arguments only.
+
+        No replica path or name: the server's ``default_replica_path`` / ``default_replica_name``
+        apply, which is what ClickHouse recommends and what keeps DDL identical on every replica.
+        """
+        name = table.engine
+        if self.cluster and not name.startswith("Replicated"):
+            name = f"Replicated{name}"
+        args = ", ".join(quote(a) for a in table.engine_args)
+        return f"{name}({args})" if args else name
 
     def create_table(self, table: Table) -> str:
         columns = ",\n    ".join(
-            f"{quote(c.name)} {c.type}" + (f" COMMENT {_literal(c.comment)}" if c.comment else "")
-            for c in table.columns
+            [f"{quote(c.name)} {c.type}" + (f" COMMENT {_literal(c.comment)}" if c.comment else "")
+             for c in table.columns]
+            + [f"INDEX {quote(i.name)} {quote(i.column)} TYPE {i.type} GRANULARITY {int(i.granularity)}"
+               for i in table.indexes]
         )
         order = ", ".join(quote(c) for c in table.order_by)
         comment = f"\nCOMMENT {_literal(table.comment)}" if table.comment else ""

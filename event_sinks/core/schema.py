@@ -59,6 +59,10 @@ def _views(values: Iterable[View]) -> tuple[View, ...]:
     return tuple(values)
 
 
+def _indexes(values: Iterable[Index]) -> tuple[Index, ...]:
+    return tuple(values)
+
+
 @attrs.frozen
 class Column:
     """One typed column; ``type`` is a ClickHouse type such as ``LowCardinality(String)``."""
@@ -69,11 +73,22 @@ class Column:
 
 
 @attrs.frozen
+class Index:
+    """A data-skipping index over one column (``minmax``, ``set(100)``, ...): granules a filter can skip."""
+
+    name: str = attrs.field(validator=lambda _i, _a, v: identifier(v, "index name"))
+    column: str = attrs.field(validator=lambda _i, _a, v: identifier(v, "index column"))
+    type: str = attrs.field(default="minmax", validator=lambda _i, _a, v: column_type(v))
+    granularity: int = 1
+
+
+@attrs.frozen
 class Table:
-    """A MergeTree-family table: columns, sorting key and engine.
+    """A MergeTree-family table: columns, sorting key, engine and its arguments, skipping indexes.
 
     ``engine`` is the non-replicated engine name; :class:`Renderer` switches it to its
-    ``Replicated*`` counterpart when a cluster is configured.
+    ``Replicated*`` counterpart when a cluster is configured. ``engine_args`` are column names
+    (a ``ReplacingMergeTree``'s version and is-deleted columns).
     """
 
     name: str = attrs.field(validator=lambda _i, _a, v: identifier(v, "table name"))
@@ -81,14 +96,18 @@ class Table:
     order_by: tuple[str, ...] = attrs.field(converter=_names)
     engine: str = "MergeTree"
     comment: str = ""
+    engine_args: tuple[str, ...] = attrs.field(converter=_names, default=())
+    indexes: tuple[Index, ...] = attrs.field(converter=_indexes, default=())
 
     def __attrs_post_init__(self) -> None:
         known = {c.name for c in self.columns}
         if len(known) != len(self.columns):
             raise UnsafeIdentifierError(f"table {self.name}: duplicate column names")
-        missing = [c for c in self.order_by if c not in known]
-        if missing:
-            raise UnsafeIdentifierError(f"table {self.name}: ORDER BY names unknown columns {missing}")
+        for what, names in (("ORDER BY", self.order_by), ("engine arguments", self.engine_args),
+                            ("indexes", tuple(i.column for i in self.indexes))):
+            missing = [c for c in names if c not in known]
+            if missing:
+                raise UnsafeIdentifierError(f"table {self.name}: {what} names unknown columns {missing}")
         identifier(self.engine, "table engine")
 
     @property

@@ -7,6 +7,9 @@ key for the course sinks). Subclasses declare:
 - ``row_type``: an attrs class whose fields carry ClickHouse column types (see :func:`column`);
 - ``key_field``: the row field that holds the key the sink is dumped by;
 - ``order_by``: extra sorting-key columns after the key;
+- ``identity``: optional, columns whose values no two rows of a dump share; they sort the current
+  table (default: the key, ``order_by``, and a number telling apart rows that share those); the
+  course outline says ``("location",)`` so that a lookup by location is a primary-key lookup;
 - ``triggers``: the signals that make a key dirty (see :mod:`event_sinks.core.triggers`);
 
 and implement the hooks ``keys()``, ``serialize(key)`` and optionally ``version(key)``,
@@ -48,13 +51,15 @@ def check_sink_name(cls: type) -> str:
     return where
 
 
-def check_columns(where: str, names: Sequence[str], key_field: object, order_by: Sequence[str]) -> None:
+def check_columns(where: str, names: Sequence[str], key_field: object, order_by: Sequence[str],
+                  identity: Sequence[str] | None = None) -> None:
     """Check a sink's columns against its ``key_field`` and ``order_by``, and that no name is reserved.
 
     The one validation of a declaration's columns, for sinks with a row type (at class creation)
     and for model sinks (when their model is resolved).
     """
-    reserved = sorted({c.name for c in visibility.DUMP_COLUMNS} & set(names))
+    reserved = sorted({c.name for c in (*visibility.DUMP_COLUMNS, visibility.IS_DELETED, visibility.DUMP_ROW)}
+                      & set(names))
     if reserved:
         raise SinkDefinitionError(
             f"{where}: columns {reserved} are reserved for the dump columns; rename or leave them out"
@@ -68,6 +73,11 @@ def check_columns(where: str, names: Sequence[str], key_field: object, order_by:
     unknown = [c for c in order_by if c not in names]
     if unknown:
         raise SinkDefinitionError(f"{where}: `order_by` names unknown columns {unknown}")
+    if identity is not None:
+        if not isinstance(identity, tuple) or not identity or any(c not in names for c in identity):
+            raise SinkDefinitionError(
+                f"{where}: `identity` must be a non-empty tuple of column names (of {list(names)}), found {identity!r}"
+            )
 
 
 class Sink:
@@ -81,6 +91,8 @@ class Sink:
     row_type: ClassVar[type]
     key_field: ClassVar[str]
     order_by: ClassVar[tuple[str, ...]] = ()
+    #: columns no two rows of a dump share; None: see :attr:`row_identity`
+    identity: ClassVar[tuple[str, ...] | None] = None
     triggers: ClassVar[tuple[Trigger, ...]] = ()
     #: keys dumped together as one dump (one ledger insert): 1 for big keys (a course), hundreds or
     #: thousands for sinks with one small row per key (a model's objects).
@@ -103,7 +115,7 @@ class Sink:
             raise SinkDefinitionError(f"{where}: a sink needs `row_type`, an attrs class of typed columns")
         cls.columns = row_columns(row_type)
         cls.field_names = tuple(c.name for c in cls.columns)
-        check_columns(where, cls.field_names, getattr(cls, "key_field", None), cls.order_by)
+        check_columns(where, cls.field_names, getattr(cls, "key_field", None), cls.order_by, cls.identity)
         if not cls.description:
             cls.description = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
 
@@ -123,6 +135,21 @@ class Sink:
     def view_name(self) -> str:
         """The view readers query: the rows of the latest complete dump of each key."""
         return self.name
+
+    @property
+    def current_table_name(self) -> str:
+        """The table that holds the rows of the latest complete dump of each key (read through the view)."""
+        return f"{self.name}_current"
+
+    @property
+    def row_identity(self) -> tuple[str, ...]:
+        """The columns that tell a dump's rows apart; the current table keeps one row per identity.
+
+        The declared ``identity``, else the key, ``order_by`` and ``dump_row``: the rank of a row
+        among the rows of its key that share those values (0 where they are unique, so a row keeps
+        its identity from one dump to the next).
+        """
+        return self.identity or (self.key_field, *self.order_by, visibility.DUMP_ROW.name)
 
     # -- hooks -------------------------------------------------------------------------------------
 
@@ -206,11 +233,16 @@ class Sink:
         """Extra views for readers. The current-rows view is always added by :meth:`schema`."""
         return ()
 
+    def current_table(self) -> Table:
+        """The table of the current rows: the dump table's columns, sorted by :attr:`row_identity`."""
+        return visibility.current_table(self.table(), self.current_table_name, self.row_identity, self.key_field)
+
     def schema(self) -> Schema:
         """Tables and views this sink needs; derived from ``row_type`` by default."""
         table = self.table()
-        current = visibility.current_rows_view(self.view_name, table, self.key_field, self.name)
-        return Schema((table,), (current, *self.views()))
+        current = self.current_table()
+        view = visibility.current_rows_view(self.view_name, current, table.column_names, self.name)
+        return Schema((table, current), (view, *self.views()))
 
     # -- helpers for the dumper --------------------------------------------------------------------
 

@@ -1,21 +1,27 @@
-"""Where dumps live and how they become visible: the dump columns, the ledger table, the current views.
+"""Where dumps live and how they become visible: the dump columns, the ledger, the current tables and views.
 
-ClickHouse has no multi-statement transactions, but a single small INSERT is atomic. A dump writes
-its rows (tagged with ``dump_id``/``dumped_at``/``source_version``) into the sink's ``*_dumps``
-table in as many batches as it needs; nothing reads those rows directly. When the last batch is in,
-one row goes into ``event_sinks_dump_log``: that insert is the commit. The ``event_sinks_current_dumps``
-view picks, per sink and key, the logged dump with the latest ``dumped_at`` -- the server's clock when
-the dump began reading its source, never a writer host's own clock -- and each sink's current view
-joins on it. A crashed dump never reaches the log and so is never seen. See
-``docs/decisions/0001-dump-visibility.rst``.
+ClickHouse has no multi-statement transactions, but a single small INSERT is atomic (one part). A
+dump writes its rows (tagged with ``dump_id``/``dumped_at``/``source_version``) into the sink's
+``*_dumps`` table in as many batches as it needs; nothing reads those rows directly. When the last
+batch is in, one ``INSERT ... SELECT`` copies the dump into the sink's ``*_current`` table as one
+part -- the dump's rows, and an ``is_deleted`` row for each row of the key that the dump no longer
+has -- and one row goes into ``event_sinks_dump_log``, the ledger of complete dumps.
 
-These are declarations only (part of the contract a sink's schema follows); writing the ledger is
-:mod:`event_sinks.dumping.ledger`'s job.
+The ``*_current`` table is a ``ReplacingMergeTree`` versioned by ``dumped_at`` (the server's clock
+when the dump began reading its source, never a writer host's own clock) and sorted by the sink's
+row identity; its view reads it ``FINAL``: per identity, the row of the latest dump, deleted rows
+hidden. So a reader's cost follows the answer (a lookup by ``location`` is a primary-key lookup)
+rather than the number of dumps, and a crashed dump never reaches it. The ledger's
+``event_sinks_current_dumps`` view is what version checks and backfills read. See
+``docs/decisions/0001-dump-visibility.rst`` and ``0007-current-tables.rst``.
+
+These are declarations only (part of the contract a sink's schema follows); writing them is
+:mod:`event_sinks.dumping`'s job.
 """
 
 from __future__ import annotations
 
-from .schema import Column, Schema, Table, View, identifier, quote
+from .schema import Column, Index, Schema, Table, View, identifier, quote
 
 LOG_TABLE = "event_sinks_dump_log"
 CURRENT_VIEW = "event_sinks_current_dumps"
@@ -58,15 +64,44 @@ CURRENT = View(
 )
 
 
-def current_rows_view(view_name: str, table: Table, key_column: str, sink_name: str) -> View:
-    """The view of a sink's rows that belong to the latest complete dump of each key (invariant 4)."""
-    identifier(sink_name, "sink name")  # rendered as a literal below: only a plain identifier may be
-    columns = ", ".join(quote(c) for c in table.column_names)
+#: The column of the current tables that hides a row: the key's latest dump no longer has it.
+IS_DELETED = Column("is_deleted", "UInt8", "1: the dump of this version no longer has this row of the key")
+
+
+#: Numbers the rows of a key that share the rest of their identity (a sink that declares none):
+#: 0, 1, ... in each such group, so that rows whose sorting values are unique keep an identity from
+#: one dump to the next.
+DUMP_ROW = Column("dump_row", "UInt32", "tells apart rows of a key that share their sorting values")
+
+
+def current_table(rows: Table, name: str, identity: tuple[str, ...], key_column: str) -> Table:
+    """The table of the latest complete dump's rows of every key, sorted by ``identity``.
+
+    ``identity`` tells a key's rows apart (a ``ReplacingMergeTree`` keeps one row per identity: the
+    one of the greatest ``dumped_at``); it may end with :data:`DUMP_ROW`. When it does not start with
+    the key column, a ``minmax`` index on the key lets a read of one key skip the rest: the rows of a
+    key are contiguous when the identity starts with something the key prefixes (a course's locations).
+    """
+    indexes = () if identity[0] == key_column else (Index(f"{key_column}_range", key_column, "minmax"),)
+    numbered = (DUMP_ROW,) if DUMP_ROW.name in identity else ()
+    return Table(
+        name,
+        rows.columns + numbered + (IS_DELETED,),
+        order_by=identity,
+        engine="ReplacingMergeTree",
+        engine_args=("dumped_at", IS_DELETED.name),
+        indexes=indexes,
+        comment=f"the rows of the latest complete dump of every key of {rows.name}; read it FINAL",
+    )
+
+
+def current_rows_view(view_name: str, current: Table, columns: tuple[str, ...], sink_name: str) -> View:
+    """The view readers query (invariant 4): per row identity the latest dump's row, deleted rows hidden."""
+    identifier(sink_name, "sink name")
+    listed = ", ".join(quote(c) for c in columns)
     return View(
         view_name,
-        f"SELECT {columns}\nFROM {{db}}.{quote(table.name)}\n"  # noqa: S608 - only validated identifiers
-        f"WHERE ({quote(key_column)}, dump_id) IN (\n"
-        f"    SELECT key, dump_id FROM {{db}}.{quote(CURRENT_VIEW)} WHERE sink = '{sink_name}')",
+        f"SELECT {listed}\nFROM {{db}}.{quote(current.name)} FINAL",  # noqa: S608 - only validated identifiers
         comment=f"current rows of sink {sink_name}",
     )
 

@@ -3,9 +3,10 @@
 Invariants (docs/decisions/0001-dump-visibility.rst):
 
 1. every row of one dump carries the same ``dump_id``, ``dumped_at`` and ``source_version``;
-2. a dump is visible only once complete: its ledger row is written after its last batch, and only
-   once the engine holds exactly the rows the dump sent (a batch the driver replayed after a lost
-   answer is dropped by its token; one counted twice, or lost, fails the dump);
+2. a dump is visible only once complete: after its last batch, and only once the engine holds exactly
+   the rows the dump sent (a batch the driver replayed after a lost answer is dropped by its token;
+   one counted twice, or lost, fails the dump), it is copied into the current table in one part
+   (:mod:`.current`), then its ledger row is written;
 3. a retry is a new dump, so repeating one never duplicates what readers see;
 4. the current view shows the latest complete dump per key (by ``dumped_at``, the server's clock
    when the dump began reading: :class:`~event_sinks.clickhouse.connection.ServerClock`), so rows
@@ -37,6 +38,7 @@ from ..core.schema import quote
 from ..core.sink import Sink
 from ..errors import DumpError, EngineError, EventSinksError
 from . import ledger
+from .current import CurrentTable
 from .results import DumpResult
 from .retention import Retention
 
@@ -58,6 +60,7 @@ class Dumper:
         self.batch_size = batch_size or self.connection.settings.batch_size
         self.table = sink.table()
         self.retention = Retention(sink, self.connection)
+        self.current = CurrentTable(sink, self.connection)
         self._names = self.table.column_names
         self._types = self.table.column_types
         self._width = len(sink.field_names)
@@ -95,6 +98,7 @@ class Dumper:
         dump_id = uuid.uuid4()
         counts = dict.fromkeys(keys, 0)
         rows = nbytes = 0
+        visible = False  # whether readers see this dump (it was copied into the current table)
         what = f"{self.sink.name} {keys[0]!r}" + (f" (+{len(keys) - 1} keys)" if len(keys) > 1 else "")
         try:
             with self.connection.time_limit():
@@ -109,6 +113,8 @@ class Dumper:
                     del batch  # let this batch go before the sink builds the next one
                 if rows:
                     self._check_rows(dump_id, dumped_at, counts)
+                self.current.materialize(keys, dump_id, dumped_at, counts)
+                visible = True
                 self._commit(keys, dump_id, dumped_at, versions, counts, deleted=False)
                 aspects.committed(self.connection, self.sink, keys, dump_id, dumped_at, deleted=False)  # never raises
             for key in keys:
@@ -118,8 +124,8 @@ class Dumper:
                 self.connection.purge_allocator()
         except Exception as exc:
             log.warning(
-                "event_sinks: dump of %s failed after %d rows; the previous complete dump stays visible: %s",
-                what, rows, exc,
+                "event_sinks: dump of %s failed after %d rows; %s: %s", what, rows,
+                "it is current but unrecorded" if visible else "the previous complete dump stays visible", exc,
             )
             raise DumpError(f"dump of {what} failed after {rows} rows: {exc}") from exc
         seconds = time.monotonic() - started
@@ -140,6 +146,7 @@ class Dumper:
         dump_id = uuid.uuid4()
         with self.connection.time_limit():
             at = self.connection.server_time()
+            self.current.delete(keys, dump_id, at)
             self._commit(keys, dump_id, at, {}, {}, deleted=True)
             aspects.committed(self.connection, self.sink, keys, dump_id, at, deleted=True)  # never raises
         log.info("event_sinks: deleted %s %s from the current view (tombstone %s)", self.sink.name, keys, dump_id)
@@ -154,15 +161,26 @@ class Dumper:
         newer complete dump pruned (:func:`.ledger.superseded`) are no fault: that dump outranks this one.
         """
         table, key = self.connection.renderer.qualified(self.table.name), quote(self.sink.key_field)
+        # a declared identity is a promise of the sink's: checked (the default one is unique by construction)
+        distinct = f"uniqExact({', '.join(quote(c) for c in self.sink.identity)})" if self.sink.identity else "count()"
         sql = (
-            f"SELECT {key}, count() FROM {table} WHERE {key} IN {{keys:Array(String)}} "  # noqa: S608 - only validated identifiers
+            f"SELECT {key}, count(), {distinct} FROM {table} WHERE {key} IN {{keys:Array(String)}} "  # noqa: S608 - only validated identifiers
             "AND dumped_at = fromUnixTimestamp64Micro({at:Int64}, 'UTC') AND dump_id = {dump_id:UUID} "
             f"GROUP BY {key}"
         )
         params = {"keys": [k for k, n in counts.items() if n], "at": micros(dumped_at), "dump_id": dump_id}
         waits = iter(ledger.REPLICA_WAITS if self.connection.settings.cluster else ())
         while True:
-            held = dict(self.connection.query(sql, params))
+            answer = self.connection.query(sql, params)
+            held = {k: n for k, n, _ in answer}
+            shared = [(k, n, u) for k, n, u in answer if u < n and n == counts.get(k)]
+            if shared:
+                k, n, u = shared[0]
+                raise EventSinksError(
+                    f"sink {self.sink.name} yielded {n} rows for {k!r} but only {u} distinct "
+                    f"{'/'.join(self.sink.row_identity)}: the rows of a key must differ in the sink's identity "
+                    "(declare `identity` or `order_by` so that they do); the dump is not committed"
+                )
             wrong = [(k, held.get(k, 0), n) for k, n in counts.items() if held.get(k, 0) != n]
             pause = next(waits, None) if wrong and all(h < n for _, h, n in wrong) else None
             if pause is None:
@@ -186,7 +204,11 @@ class Dumper:
 
     def _commit(self, keys: list[str], dump_id: uuid.UUID, dumped_at: datetime, versions: dict[str, str],
                 counts: dict[str, int], *, deleted: bool) -> None:
-        """Write the ledger rows of a dump, then read them back: nothing is pruned after an unseen commit."""
+        """Write the ledger rows of a dump, then read them back: nothing is pruned after an unseen commit.
+
+        It follows the copy into the current table, so the ledger may lag what readers see (the key is
+        dumped again) but never leads it (a version the ledger names is one readers see).
+        """
         ledger.commit(self.connection, self.sink.name, keys, dump_id, dumped_at, versions, counts, deleted=deleted)
         lacking = ledger.missing(self.connection, self.sink.name, keys, dump_id, dumped_at)
         if lacking:
@@ -194,7 +216,8 @@ class Dumper:
                 f"ClickHouse at {self.connection.target.masked} acknowledged the commit of dump {dump_id} "
                 f"({visibility.LOG_TABLE} rows of {len(lacking)} of its {len(keys)} keys, e.g. {lacking[0]!r}) "
                 "but does not hold it: something answered for the server, or the server queues inserts "
-                "asynchronously. The dump is not visible and nothing was pruned; the previous dump stays"
+                f"asynchronously. The dump is current in {self.sink.view_name} (copied whole before the ledger "
+                "insert), but unrecorded: the next run dumps the key again; nothing was pruned"
             )
 
     def _insert(

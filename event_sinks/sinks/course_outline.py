@@ -58,6 +58,9 @@ class CourseOutlineSink(CourseSink):
     name = "course_outline"
     row_type = OutlineRow
     order_by = ("order_in_course",)
+    # A location names its course (block-v1:Org+Course+Run+...): unique in the instance, and a
+    # course's rows sort together, so a label lookup by location is a primary-key lookup.
+    identity = ("location",)
     revision = 2  # 2: the course name and the section/subsection titles and locations on every row
 
     def batches(self, course: Course, batch_size: int) -> Iterator[ColumnBatch]:

@@ -155,13 +155,19 @@ def test_a_ledger_insert_acknowledged_but_not_applied_prunes_nothing(settings, h
     summary = dump(WORDS, ["doc"], connection=engine, batch_size=10)
     assert len(proxy.actions("ack")) == 1
     assert summary.count("failed") == 1
-    assert "event_sinks_dump_log" in summary.failed[0].error and "nothing was pruned" in summary.failed[0].error
+    error = summary.failed[0].error
+    assert "event_sinks_dump_log" in error and "nothing was pruned" in error and "dumps the key again" in error
     reader = direct(http_server, database)
     retention = Retention(sample_sink.WordsSink(), reader)
     assert retention.wait(120)  # a DELETE, had one been sent, is applied by now
+    # The new dump was copied whole before its ledger insert: readers see it, the ledger lags (never leads).
     dump_id, rows, _ = current_state(reader, WORDS, "doc")["doc"]
-    assert (dump_id, rows) == (first.dump_id, 30)  # the previous dump, still complete
-    assert stored_rows(reader, first.dump_id) == 30
+    assert rows == 25 and dump_id != first.dump_id
+    assert reader.query(f"SELECT dump_id FROM `{database}`.event_sinks_current_dumps")[0][0] == first.dump_id
+    assert stored_rows(reader, first.dump_id) == 30  # nothing pruned
+    again = dump(WORDS, ["doc"], connection=engine, batch_size=10, skip_unchanged=True).results[0]
+    assert again.status == "dumped"  # the ledger's version is v1's: the key is dumped again, and logged
+    assert current_state(reader, WORDS, "doc")["doc"][:2] == (again.dump_id, 25)
     reader.close()
     engine.close()
 
@@ -184,12 +190,48 @@ def test_a_replayed_commit_leaves_one_ledger_row(settings, http_server, database
 def test_a_tombstone_acknowledged_but_not_applied_is_reported(settings, http_server, database, words, proxy):
     engine = through(settings, proxy, http_server, database)
     sample_sink.SOURCE["doc"] = text(12, "v1")
-    first = dump(WORDS, ["doc"], connection=engine).results[0]
+    dump(WORDS, ["doc"], connection=engine)
     proxy.inject(Fault("ack", match=insert_into("event_sinks_dump_log")))
     summary = dump(WORDS, ["doc"], connection=engine, delete=True)
     assert summary.count("failed") == 1 and "does not hold it" in summary.failed[0].error, summary.failed
     reader = direct(http_server, database)
-    assert current_state(reader, WORDS, "doc")["doc"][0] == first.dump_id  # still there, as the ledger says
+    # The key left the current table before the ledger insert: gone for readers, the ledger lags.
+    assert "doc" not in current_state(reader, WORDS, "doc")
+    again = dump(WORDS, ["doc"], connection=engine, delete=True).results[0]
+    assert again.status == "deleted"
+    assert "doc" not in current_state(reader, WORDS, "doc")
+    reader.close()
+    engine.close()
+
+
+@pytest.mark.parametrize("tombstone", [False, True], ids=["dump", "tombstone"])
+def test_a_copy_into_the_current_table_acknowledged_but_not_applied_changes_nothing(
+    settings, http_server, database, words, proxy, tombstone
+):
+    engine = through(settings, proxy, http_server, database)
+    sample_sink.SOURCE["doc"] = text(30, "v1")
+    first = dump(WORDS, ["doc"], connection=engine, batch_size=10).results[0]
+    sample_sink.SOURCE["doc"] = text(25, "v2")
+    proxy.inject(Fault("ack", match=insert_into("test_words_current")))
+    summary = dump(WORDS, ["doc"], connection=engine, batch_size=10, delete=tombstone)
+    assert len(proxy.actions("ack")) == 1
+    assert summary.count("failed") == 1 and "test_words_current" in summary.failed[0].error, summary.failed
+    reader = direct(http_server, database)
+    assert current_state(reader, WORDS, "doc")["doc"][:2] == (first.dump_id, 30)  # as before, as the ledger says
+    reader.close()
+    engine.close()
+
+
+def test_a_replayed_copy_into_the_current_table_is_harmless(settings, http_server, database, words, proxy):
+    engine = through(settings, proxy, http_server, database)
+    sample_sink.SOURCE["doc"] = text(30, "v1")
+    dump(WORDS, ["doc"], connection=engine, batch_size=10)
+    sample_sink.SOURCE["doc"] = text(25, "v2")
+    proxy.inject(Fault("reset", match=insert_into("test_words_current")))
+    result = dump(WORDS, ["doc"], connection=engine, batch_size=10).results[0]
+    assert len(proxy.actions("reset")) == 1 and result.status == "dumped", result.error
+    reader = direct(http_server, database)
+    assert current_state(reader, WORDS, "doc")["doc"][:2] == (result.dump_id, 25)
     reader.close()
     engine.close()
 
