@@ -24,12 +24,13 @@ import attrs
 
 from ..conf import Settings, get_settings
 from ..core import ownership
-from ..core.schema import Schema, Table, View
+from ..core.schema import Schema, Table, View, quote
 from ..errors import ConfigurationError, EngineError, EngineUnavailableError
 from . import deadline, diagnostics
 from .clock import ServerClock
 from .ddl import DEDUPLICATION_SETTING, Renderer
 from .deadline import TimeLimit
+from .one_part import one_part_settings
 
 log = logging.getLogger(__name__)
 
@@ -336,6 +337,8 @@ class Connection:
         if force or owned not in self._schemas_applied:  # never replace or alter what is not ours
             ownership.refuse_foreign(self.query, self.database, schema)
             self._schemas_applied.add(owned)
+        derived = [t for t in schema.tables if t.fill and (force or ("table", t) not in self._schemas_applied)]
+        existing = self._present([t.name for t in derived]) if derived else {}
         ran = self._run_once([renderer.create_database(), *(renderer.create_table(t) for t in schema.tables)],
                              force)
         tables = [t for t in schema.tables if force or ("table", t) not in self._schemas_applied]
@@ -346,10 +349,27 @@ class Connection:
         for table in tables:
             ran += self._upgrade_table(table, present.get(table.name))
             self._schemas_applied.add(("table", table))
+        for table in derived:  # after the upgrades: they read the tables an earlier version wrote
+            if table.name not in existing:  # new beside the tables an earlier version wrote: filled from them
+                ran += self._fill(table)
         for view in views:
             ran += self._define_view(view, present.get(view.name))
             self._schemas_applied.add(("view", view))
         return ran
+
+    def _fill(self, table: Table) -> list[str]:
+        """Give a table just created its starting rows (:attr:`Table.fill`), in one part."""
+        columns = ", ".join(quote(c) for c in table.column_names)
+        select = table.fill.replace("{db}", quote(self.database))
+        statement = f"INSERT INTO {self.renderer.qualified(table.name)} ({columns})\n{one_part_settings()}\n{select}"
+        try:
+            self.command(statement, {"token": f"fill-{table.name}"})
+        except EngineError as exc:
+            if "UNKNOWN_TABLE" not in str(exc):
+                raise
+            return []  # a new database: nothing to fill from
+        log.info("event_sinks: %s.%s filled from the dumps an earlier version wrote", self.database, table.name)
+        return [statement]
 
     def _run_once(self, statements: list[str], force: bool) -> list[str]:
         ran = []

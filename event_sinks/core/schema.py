@@ -98,6 +98,9 @@ class Table:
     comment: str = ""
     engine_args: tuple[str, ...] = attrs.field(converter=_names, default=())
     indexes: tuple[Index, ...] = attrs.field(converter=_indexes, default=())
+    #: a SELECT template (``{db}``: the database) of the rows a new table starts with, when it is
+    #: added to a database an earlier version wrote (a table derived from another one)
+    fill: str = ""
 
     def __attrs_post_init__(self) -> None:
         known = {c.name for c in self.columns}

@@ -235,7 +235,8 @@ class Sink:
 
     def current_table(self) -> Table:
         """The table of the current rows: the dump table's columns, sorted by :attr:`row_identity`."""
-        return visibility.current_table(self.table(), self.current_table_name, self.row_identity, self.key_field)
+        return visibility.current_table(self.table(), self.current_table_name, self.row_identity, self.key_field,
+                                        self.name)
 
     def schema(self) -> Schema:
         """Tables and views this sink needs; derived from ``row_type`` by default."""

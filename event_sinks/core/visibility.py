@@ -74,7 +74,13 @@ IS_DELETED = Column("is_deleted", "UInt8", "1: the dump of this version no longe
 DUMP_ROW = Column("dump_row", "UInt32", "tells apart rows of a key that share their sorting values")
 
 
-def current_table(rows: Table, name: str, identity: tuple[str, ...], key_column: str) -> Table:
+def dump_row_rank(identity: tuple[str, ...]) -> str:
+    """SQL for :data:`DUMP_ROW`: a row's rank among the rows of its key that share the rest of ``identity``."""
+    group = ", ".join(quote(c) for c in identity[:-1])
+    return f"toUInt32(row_number() OVER (PARTITION BY {group}) - 1) AS {quote(DUMP_ROW.name)}"
+
+
+def current_table(rows: Table, name: str, identity: tuple[str, ...], key_column: str, sink_name: str = "") -> Table:
     """The table of the latest complete dump's rows of every key, sorted by ``identity``.
 
     ``identity`` tells a key's rows apart (a ``ReplacingMergeTree`` keeps one row per identity: the
@@ -84,6 +90,12 @@ def current_table(rows: Table, name: str, identity: tuple[str, ...], key_column:
     """
     indexes = () if identity[0] == key_column else (Index(f"{key_column}_range", key_column, "minmax"),)
     numbered = (DUMP_ROW,) if DUMP_ROW.name in identity else ()
+    listed = [quote(c) for c in rows.column_names] + ([dump_row_rank(identity)] if numbered else [])
+    fill = (  # a database an earlier version wrote: its current dumps, as the ledger names them
+        f"SELECT {', '.join(listed)}, 0 FROM {{db}}.{quote(rows.name)}\n"  # noqa: S608 - only validated identifiers
+        f"WHERE ({quote(key_column)}, dump_id) IN (SELECT key, dump_id FROM {{db}}.{quote(CURRENT_VIEW)}\n"
+        f"    WHERE sink = '{identifier(sink_name, 'sink name')}' AND NOT deleted)"
+    ) if sink_name else ""
     return Table(
         name,
         rows.columns + numbered + (IS_DELETED,),
@@ -92,6 +104,7 @@ def current_table(rows: Table, name: str, identity: tuple[str, ...], key_column:
         engine_args=("dumped_at", IS_DELETED.name),
         indexes=indexes,
         comment=f"the rows of the latest complete dump of every key of {rows.name}; read it FINAL",
+        fill=fill,
     )
 
 

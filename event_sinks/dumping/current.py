@@ -51,9 +51,7 @@ class _Statements:
         self.identity = f"({', '.join(identity)})" if len(identity) > 1 else identity[0]
         numbered = visibility.DUMP_ROW.name in sink.row_identity
         if numbered:  # the rank among the key's rows with the same sorting values: 0 where they are unique
-            group = ", ".join(identity[:-1])
-            rank = f"toUInt32(row_number() OVER (PARTITION BY {group}) - 1)"
-            row_columns.append(f"{rank} AS {quote(visibility.DUMP_ROW.name)}")
+            row_columns.append(visibility.dump_row_rank(sink.row_identity))
         self.fresh_columns = ", ".join(row_columns)
         replaced = {"dump_id": "{dump_id:UUID} AS dump_id", "dumped_at": f"{_AT} AS dumped_at"}
         #: a current row re-written as deleted at this dump's version

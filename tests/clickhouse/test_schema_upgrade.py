@@ -42,3 +42,33 @@ def test_an_older_table_gains_the_new_column_before_a_dump(engine, caplog):
         assert rows == [(100, 0)]
     finally:
         set_course_source(None)
+
+
+def test_a_database_written_before_the_current_tables_keeps_showing_its_dumps(engine, caplog):
+    """An install upgraded from the views over ``*_dumps`` (before ADR 0007): no course vanishes.
+
+    The previous version's schema is this one's less the current tables, its view reading the dumps
+    table through the ledger; the upgrade creates the current table, fills it from the ledger's
+    current dumps, and only then points the view at it.
+    """
+    sink = get_sink("course_outline")
+    store = StandInModuleStore([synthetic_course("Upgrade", "U1", "R", 100)])
+    set_course_source(ModulestoreSource(store))
+    try:
+        first = dump(sink, [KEY], connection=engine).results[0]
+        db = f"`{engine.database}`"
+        engine.command(f"DROP VIEW {db}.course_blocks")
+        engine.command(f"DROP VIEW {db}.course_outline")
+        engine.command(f"DROP TABLE {db}.course_outline_current")  # what the earlier version had: dumps and ledger
+        upgraded = Connection(get_settings())
+        with caplog.at_level(logging.INFO, logger="event_sinks"):
+            upgraded.apply_schema(visibility.ledger_schema() + sink.schema())
+        assert "course_outline_current filled from the dumps an earlier version wrote" in caplog.text
+        rows = upgraded.query(f"SELECT count(), any(dump_id) FROM {db}.course_outline WHERE course_key = {{k:String}}",
+                              {"k": KEY})
+        assert rows == [(100, first.dump_id)]
+        again = dump(sink, [KEY], connection=upgraded, skip_unchanged=False).results[0]
+        assert upgraded.query(f"SELECT count(), any(dump_id) FROM {db}.course_outline")[0] == (100, again.dump_id)
+        upgraded.close()
+    finally:
+        set_course_source(None)
