@@ -63,6 +63,12 @@ def _datetime(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def shown(key: str) -> str:
+    """A key as a FAILED line shows it: quoted when it holds a line break or another unprintable character,
+    so that the line stays one line and the key can be told apart."""
+    return key if key.isprintable() else repr(key)
+
+
 class Progress:
     """A progress line on a terminal, periodic plain lines otherwise."""
 
@@ -77,12 +83,12 @@ class Progress:
         self.rows += result.rows
         now = time.monotonic()
         if result.status == "failed":
-            self._line(f"FAILED {result.key}: {result.error}", newline=True)
+            self._line(f"FAILED {shown(result.key)}: {result.error}", newline=True)
         if self.tty or now - self.last >= self.every or self.done == self.total:
             self.last = now
             of = f"/{self.total}" if self.total is not None else ""
             rate = self.rows / (now - self.started) if now > self.started else 0
-            self._line(f"{self.done}{of} keys, {self.rows} rows, {rate:,.0f} rows/s - last: {result.key}",
+            self._line(f"{self.done}{of} keys, {self.rows} rows, {rate:,.0f} rows/s - last: {shown(result.key)}",
                        newline=not self.tty)
 
     def _line(self, text: str, newline: bool) -> None:
@@ -218,7 +224,7 @@ class Command(SinkCommand):
         finally:
             progress.close()
         for failure in summary.failed:
-            self.stdout.write(f"FAILED {failure.key}: {failure.error}")
+            self.stdout.write(f"FAILED {shown(failure.key)}: {failure.error}")
         self.stdout.write(f"{sink.name}: {summary}")
         failed = len(summary.failed) + (len(tombstones.failed) if tombstones is not None else 0)
         total = summary.total + (tombstones.total if tombstones is not None else 0)
@@ -273,7 +279,7 @@ class Command(SinkCommand):
             raise CommandError(str(exc)) from exc
         for result in summary.results:
             if result.status == "failed":
-                self.stdout.write(f"FAILED {result.key}: {result.error}")
+                self.stdout.write(f"FAILED {shown(result.key)}: {result.error}")
             elif options["verbosity"] >= 2:
                 self.stdout.write(f"tombstoned {result.key}")
         self.stdout.write(f"{sink.name}: reconcile: {summary.count('deleted')} keys tombstoned (no longer listed "
@@ -338,7 +344,7 @@ class Command(SinkCommand):
                         table_rows.append(row)
             except Exception as exc:
                 failed += 1
-                self.stderr.write(f"FAILED {raw}: {type(exc).__name__}: {exc}")
+                self.stderr.write(f"FAILED {shown(raw)}: {type(exc).__name__}: {exc}")
         if fmt == "table":
             self.stdout.write(format_table(names, table_rows))
         self.stderr.write(f"{sink.name}: dry run, {len(keys)} keys, {rows} rows serialized, nothing written")
