@@ -33,7 +33,7 @@ class IntermixedParser(CommandParser):
     arguments".
     """
 
-    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+    def parse_args(self, args=None, namespace=None):
         return self.parse_intermixed_args(args, namespace)
 
 
