@@ -88,6 +88,7 @@ class Connection:
     def _connect(self) -> Any:
         import clickhouse_connect
 
+        diagnostics.quiet_driver_tracebacks()  # the loggers defined so far; the rest once connected
         try:
             if self.target.embedded:
                 client = clickhouse_connect.get_client(interface="chdb", path=self.target.path)
@@ -115,6 +116,7 @@ class Connection:
             raise
         except Exception as exc:
             raise self.translate(exc, "connecting") from None
+        diagnostics.quiet_driver_tracebacks()
         log.debug("connected to %s", self.target.masked)
         if self.settings.auto_create_schema:
             # Unqualified names in ad-hoc queries then resolve to the sinks' database.
@@ -203,7 +205,7 @@ class Connection:
         Within a dump's time limit a server also gets ``max_execution_time`` (what is left), unless
         it refused that once (a settings profile's constraint); the request is then sent without it.
         """
-        with self._request(doing) as limit:
+        with self._request(doing) as limit, diagnostics.reporting():
             settings = {}
             if (server_limit and limit is not None and not self.target.embedded
                     and self.capabilities.execution_limit is not False):
@@ -275,8 +277,17 @@ class Connection:
         """The server's clock, and the monotonic times just before and after the query that read it."""
         self._run("connecting", lambda _: self.client)  # connected first: the round trip is the query's alone
         before = time.monotonic()
-        value = self.query("SELECT now64(6, 'UTC')")[0][0]
-        return value, before, time.monotonic()
+        asked = "SELECT now64(6, 'UTC')"
+        rows = self.query(asked)
+        after = time.monotonic()
+        value = rows[0][0] if rows and rows[0] else None
+        if not isinstance(value, datetime):
+            # A gateway or proxy acknowledging in the server's place: no row, or not a time.
+            got = "no row" if value is None else f"{type(value).__name__} {str(value)[:60]!r}"
+            raise EngineUnavailableError(
+                f"ClickHouse at {self.target.masked} answered {asked} with {got}, not its clock: something "
+                f"between this host and the server (a proxy, a gateway) answers in its place; no dump was written")
+        return value, before, after
 
     def delete(self, sql: str, parameters: dict[str, Any] | None = None, *, background: bool = True) -> None:
         """Run a lightweight ``DELETE``; with ``background``, let the engine apply it asynchronously.

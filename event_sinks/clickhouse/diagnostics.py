@@ -10,7 +10,12 @@ names only on its standard error. Messages never show a password: the DSN is mas
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from ..conf import Target
@@ -32,6 +37,9 @@ UNSUPPORTED = frozenset({UNKNOWN_SETTING, SYNTAX_ERROR, NOT_IMPLEMENTED, SUPPORT
 SETTING_REFUSED = frozenset({UNKNOWN_SETTING, READONLY, SETTING_CONSTRAINT_VIOLATION})
 
 _CHDB_START_FAILED = "Unable to open the chdb engine"  # chDB gives no error code for this
+#: A Python object's default repr (``<clickhouse_connect...QuerySummary object at 0x7f...>``), which the
+#: driver puts in some messages instead of what the server answered.
+_OBJECT_REPR = re.compile(r"<(?:[\w.]+\.)?(\w+) object at 0x[0-9a-fA-F]+>")
 
 
 def error_code(exc: BaseException) -> int | None:
@@ -49,7 +57,7 @@ def translate(exc: BaseException, target: Target, doing: str) -> EngineError:
     """Turn a driver error into one of ours with a message an operator can act on."""
     from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError, ProgrammingError
 
-    text = scrub(str(exc), target)
+    text = _OBJECT_REPR.sub(r"an answer without the rows asked for (the driver's \1)", scrub(str(exc), target))
     where = target.masked
     code = error_code(exc)
     if target.embedded and _CHDB_START_FAILED in text:
@@ -81,6 +89,53 @@ def translate(exc: BaseException, target: Target, doing: str) -> EngineError:
     if isinstance(exc, DatabaseError | ProgrammingError):
         return EngineError(f"ClickHouse at {where} refused {short(doing)}: {text.strip()[:2000]}", code=code)
     return EngineError(f"ClickHouse at {where} failed {short(doing)}: {type(exc).__name__}: {text}", code=code)
+
+
+_reporting: ContextVar[bool] = ContextVar("event_sinks_reporting_engine_errors", default=False)
+
+
+class _DriverTracebacksOff(logging.Filter):
+    """The driver's warnings without their tracebacks, while the library reports the same failure.
+
+    clickhouse-connect logs a WARNING with the whole traceback for an answer it cannot read, then raises;
+    inside a request of ours (:func:`reporting`) that exception becomes an error in plain words, so the
+    traceback would only show a user the driver's internals. The warning stays, with the exception on
+    one line. Requests the host makes with the driver on its own keep the driver's logging as it is.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _reporting.get() and record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
+            record.args = ()
+            record.exc_info = record.exc_text = None
+        return True
+
+
+_DRIVER_FILTER = _DriverTracebacksOff()
+
+
+def quiet_driver_tracebacks() -> None:
+    """Install :class:`_DriverTracebacksOff` on every clickhouse-connect logger defined so far (idempotent).
+
+    A filter on a logger sees only the records logged on that logger, not its children's, so each
+    module's logger gets it; called once the client exists, when the driver's modules are imported.
+    """
+    for name in list(logging.root.manager.loggerDict):
+        if name == "clickhouse_connect" or name.startswith("clickhouse_connect."):
+            logger = logging.getLogger(name)
+            if _DRIVER_FILTER not in logger.filters:
+                logger.addFilter(_DRIVER_FILTER)
+
+
+@contextmanager
+def reporting() -> Iterator[None]:
+    """Mark the driver calls inside as ours: their failures reach the user through :func:`translate`."""
+    token = _reporting.set(True)
+    try:
+        yield
+    finally:
+        _reporting.reset(token)
 
 
 def lock_holder(path: str | None) -> str | None:

@@ -1,8 +1,9 @@
-"""Defects the hostile campaign (test_campaign.py) found in code owned elsewhere, each a strict xfail.
+"""Defects the hostile campaign (test_campaign.py) found in how the driver's failures reach a user.
 
-Each test states what a user must see and fails while the defect is there; once it is fixed the test
-passes, which a strict xfail reports as a failure: then drop the mark here and the defect's entry in
-test_campaign.KNOWN (which keeps the campaign's matching cases out of its count meanwhile).
+Each was a strict xfail until fixed in event_sinks/clickhouse; each test states what a user must see
+instead: a warning without a traceback, an error that names ClickHouse and what was asked, the
+server's answer rather than a Python object's repr. The campaign's oracle checks the same again
+across its generated HTTP faults.
 """
 
 from __future__ import annotations
@@ -48,11 +49,6 @@ def failure_of(summary) -> str:
     return summary.failed[0].error
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "driver-tracebacks (event_sinks/clickhouse): clickhouse-connect logs a WARNING with the full traceback "
-    "('unexpected failure to read next chunk', 'Unexpected Http Driver Exception') for an answer it cannot "
-    "read, before the library reports the same failure as an EngineError; with the event-sinks command line "
-    "or a host's console logging the user sees a Python traceback"))
 def test_an_unreadable_answer_logs_no_traceback(through_proxy, caplog):
     through_proxy.inject(Mangle(match=every, nth=5, how="body", times=None, seed=1))  # after the connect
     with caplog.at_level(logging.WARNING), pytest.raises(EventSinksError):  # a plain error, it is
@@ -61,20 +57,12 @@ def test_an_unreadable_answer_logs_no_traceback(through_proxy, caplog):
     assert not shown, [f"{r.name}: {r.getMessage()}" for r in shown]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "empty-answer-index-error (event_sinks/clickhouse/connection.py _read_server_clock): an empty answer to "
-    "SELECT now64() (a gateway acknowledging without the server) fails the dump with "
-    "'IndexError: list index out of range', which names neither ClickHouse nor what was asked"))
 def test_an_empty_answer_to_a_query_is_an_engine_error(through_proxy):
     through_proxy.inject(Fault("ack", match=every, nth=2, times=None))
     error = failure_of(dump("course_outline"))
     assert "IndexError" not in error and "ClickHouse" in error, error
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "driver-object-repr (event_sinks/clickhouse, connect): an empty answer to the driver's version query reads "
-    "'Unexpected response to server version query: <clickhouse_connect.driver.summary.QuerySummary object at "
-    "0x...>': the driver's object, not what the server answered"))
 def test_an_empty_answer_to_the_version_query_shows_no_object_repr(through_proxy):
     through_proxy.inject(Fault("ack", match=every, nth=1, times=None))
     with pytest.raises(EngineUnavailableError) as caught:
