@@ -100,7 +100,8 @@ def _dump(sink: Sink, dumper: Dumper, keys: Iterable[str] | None, limit: TimeLim
         except (DumpError, EngineError) as exc:
             if raise_errors:
                 raise
-            error = str(exc.__cause__ or exc)
+            # a DumpError says which dump; its cause, what went wrong (an EngineError's cause is the driver's)
+            error = str(exc.__cause__ or exc) if isinstance(exc, DumpError) else str(exc)
             results = [DumpResult(sink.name, key, "failed", error=error) for key in batch]
         flushed.append(True)
         for result in results:

@@ -36,7 +36,7 @@ from event_sinks.sinks.course_outline import CourseOutlineSink
 from event_sinks.testing.modulestore import StandInModuleStore
 
 from ..support import clock_writer, sample_sink
-from ..support.fault_proxy import Fault, FaultProxy, every, insert_into
+from ..support.fault_proxy import Fault, FaultProxy, every, insert_into, statement
 from .test_reliability import current_state, make_course, orphan_rows, publish
 
 WORDS = "test_words"
@@ -200,6 +200,27 @@ def test_a_tombstone_acknowledged_but_not_applied_is_reported(settings, http_ser
     again = dump(WORDS, ["doc"], connection=engine, delete=True).results[0]
     assert again.status == "deleted"
     assert "doc" not in current_state(reader, WORDS, "doc")
+    reader.close()
+    engine.close()
+
+
+def test_a_tombstone_whose_check_is_lost_is_reported_in_plain_words_and_recorded_by_the_next(
+    settings, http_server, database, words, proxy
+):
+    # Found by the hostile campaign (seed 7, a --reconcile with its count() answers trickled away): the
+    # delete was applied, the check after it failed, and the FAILED line showed the driver's raw error.
+    engine = through(settings, proxy, http_server, database)
+    sample_sink.SOURCE["doc"] = text(12, "v1")
+    dump(WORDS, ["doc"], connection=engine)
+    proxy.inject(Fault("reset", match=statement(r"count\(\) FROM \S*test_words_current` FINAL"), times=2))
+    summary = dump(WORDS, ["doc"], connection=engine, delete=True)
+    assert len(proxy.actions("reset")) == 2  # the driver asks a SELECT twice
+    error = summary.failed[0].error
+    assert error.startswith("ClickHouse at") and "test_words_current" in error, error
+    reader = direct(http_server, database)
+    assert "doc" not in current_state(reader, WORDS, "doc")  # applied, not logged: the ledger lags readers
+    assert dump(WORDS, ["doc"], connection=engine, delete=True).results[0].status == "deleted"
+    assert reader.query(f"SELECT deleted FROM `{database}`.event_sinks_current_dumps WHERE key = 'doc'") == [(1,)]
     reader.close()
     engine.close()
 
