@@ -64,7 +64,8 @@ def translate(exc: BaseException, target: Target, doing: str) -> EngineError:
         if "already initialized with path" in text:
             return EngineUnavailableError(
                 f"this process already runs the embedded ClickHouse engine on another data directory, so it "
-                f"cannot open {target.path} (chDB allows one data directory per process). "
+                f"cannot open {target.path}, the one EVENT_SINKS['DSN'] (or, without a DSN, EVENT_SINKS['DATA_DIR']) "
+                f"names (chDB allows one data directory per process). "
                 f"Engine said: {text.strip()[:300]}"
             )
         holder = lock_holder(target.path)
