@@ -27,6 +27,7 @@ import attrs
 
 from ..clickhouse import Connection
 from ..core.sink import Sink
+from ..courses.sources import shared_course
 from ..errors import ConfigurationError
 from . import rows
 from .ddl import COURSE_BLOCKS, COURSE_OVERVIEWS, TABLES, AspectsTable, ensure
@@ -115,20 +116,117 @@ def insert_statement(connection: Connection, feed: Feed, opts: Options, availabl
     return rows.course_overviews_insert(connection.database, feed.dumps_table, database, available)
 
 
+def no_params(feed: Feed) -> dict[str, list[Any]]:
+    """The extra parameters of ``feed``'s insert when nothing is known beyond the dump's own rows."""
+    if feed.table is COURSE_BLOCKS:
+        return dict(rows.NO_BLOCK_PARAMS)
+    return {"data_keys": [], "data_json": [], "created": []}
+
+
 def copy_dump(connection: Connection, feed: Feed, keys: Sequence[str], dump_id: uuid.UUID, opts: Options, *,
-              available: Sequence[str] | None = None) -> list[str]:
+              available: Sequence[str] | None = None, params: Mapping[str, Any] | None = None) -> list[str]:
     """Copy the committed rows of dump ``dump_id`` of ``keys`` into Aspects' table (one insert); returns those copied.
 
     Keys of which Aspects' table already holds rows of this dump are left out: a replay writes nothing twice
     (Aspects' MergeTree tables have no deduplication window for ``insert_deduplication_token`` to use).
+    ``params``: what the dump's table lacks (:func:`block_params`, :func:`overview_params`); none by default.
     """
     database = prepare(connection, feed.table, opts)
     present = dict(connection.query(rows.count_dump(database, feed.table), {"keys": list(keys), "dump_id": dump_id}))
     keys = [key for key in keys if not present.get(key)]
     if keys:
         connection.command(insert_statement(connection, feed, opts, available),
-                           {"keys": keys, "dump_id": dump_id, "token": f"event_sinks:{feed.table.name}:{dump_id}"})
+                           {**no_params(feed), **(params or {}), "keys": keys, "dump_id": dump_id,
+                            "token": f"event_sinks:{feed.table.name}:{dump_id}"})
     return keys
+
+
+def block_params(keys: Sequence[str]) -> dict[str, list[Any]]:
+    """What ``course_blocks`` needs beyond the outline's table, from the courses this dump read.
+
+    The dump's job holds its course read (``shared_reads``), and the walk that made the dump's rows
+    filled the course's :class:`~event_sinks.courses.course.WalkExtras`: each block type's completion
+    mode, the tag ids of tagged blocks, the videos' play windows. Without that read (``sync``, long
+    after the dump) there is nothing: completion modes '', tags [], video times 0.
+    """
+    modes: dict[str, str] = {}
+    tags: dict[str, list[int]] = {}
+    videos: dict[str, tuple[float, float]] = {}
+    for key in keys:
+        course = shared_course(key)
+        if course is None:
+            continue
+        modes.update(course.extras.completion_modes)
+        tags.update(course.extras.tags)
+        videos.update(course.extras.videos)
+    return rows.block_params(modes, tags, videos)
+
+
+def overview_params(sink: Sink, keys: Sequence[str]) -> dict[str, list[Any]]:
+    """Per key, ``course_data_json`` and ``created`` from the sink's model objects (edx-platform's CourseOverview).
+
+    Read at commit, one query for the dump's keys, of the fields the model has among ``created`` and
+    Aspects' course_data_json keys (platform-plugin-aspects reads the same attributes of the same model);
+    a field the model lacks is null. A model that cannot be read leaves the dump's own columns.
+    """
+    model_class = getattr(sink, "model_class", None)
+    if model_class is None:
+        return {}
+    model = model_class()
+    have = {f.name for f in model._meta.concrete_fields}
+    wanted = [name for name, _number in rows.COURSE_DATA_KEYS if name in have]
+    fields = ["pk", *wanted, *(["created"] if "created" in have else [])]
+    data_keys, data_json, created = [], [], []
+    for values in model.objects.filter(pk__in=list(keys)).values(*fields):
+        data_keys.append(str(values["pk"]))
+        data_json.append(rows.course_data_json(values))
+        created.append(rows.str_or_empty(values.get("created")))
+    return {"data_keys": data_keys, "data_json": data_json, "created": created}
+
+
+def overviews_from_courses(connection: Connection) -> bool:
+    """Whether the course_outline dumps write Aspects' ``course_overviews`` rows: when the library's
+    ``course_overviews`` sink does not run here (outside the LMS/CMS: no CourseOverview model)."""
+    from ..registry import registry
+
+    try:
+        sink = registry.get("course_overviews")
+    except Exception:  # not registered, or switched off: nothing else feeds Aspects' course_overviews
+        return True
+    available = getattr(sink, "available", None)
+    return not (available() if available is not None else True)
+
+
+def copy_overviews_from_courses(connection: Connection, keys: Sequence[str], dump_id: uuid.UUID,
+                                dumped_at: datetime, opts: Options) -> list[str]:
+    """Aspects' ``course_overviews`` rows of ``keys`` from the courses this dump read (their root's settings).
+
+    One row per course, with the dump's id and ``time_last_dumped``; ``modified`` is the course's edit
+    time (``str()``), else the dump's time (OLX exports have no edit times), so a newer dump's row is
+    the latest. ``created`` is '' (a course has no creation time of its own). Replays write nothing twice.
+    """
+    database = prepare(connection, COURSE_OVERVIEWS, opts)
+    present = dict(connection.query(rows.count_dump(database, COURSE_OVERVIEWS),
+                                    {"keys": list(keys), "dump_id": dump_id}))
+    stamp = tombstone_time(dumped_at)
+    written = []
+    for key in keys:
+        course = shared_course(key)
+        if course is None or present.get(key):
+            continue
+        settings = course.settings
+        connection.command(rows.course_overview_insert(database), {
+            "org": course.org, "course_key": course.course_key, "display_name": course.display_name or "",
+            "course_start": rows.str_or_empty(settings.get("start")),
+            "course_end": rows.str_or_empty(settings.get("end")),
+            "enrollment_start": rows.str_or_empty(settings.get("enrollment_start")),
+            "enrollment_end": rows.str_or_empty(settings.get("enrollment_end")),
+            "self_paced": bool(settings.get("self_paced")), "course_data_json": rows.course_data_json(settings),
+            "created": "", "modified": str(course.edited_on) if course.edited_on is not None else stamp,
+            "dump_id": dump_id, "time_last_dumped": stamp, "token": f"event_sinks:course_overviews:{dump_id}:{key}",
+        })
+        written.append(key)
+    return written
 
 
 def tombstone_time(dumped_at: datetime) -> str:
@@ -170,9 +268,15 @@ def committed(connection: Connection, sink: Sink, keys: Sequence[str], dump_id: 
     try:
         if deleted:
             delete_keys(connection, feed, keys, dumped_at, opts)
+            if feed.table is COURSE_BLOCKS and overviews_from_courses(connection):
+                delete_keys(connection, FEEDS["course_overviews"], keys, dumped_at, opts)
+        elif feed.table is COURSE_OVERVIEWS:
+            copy_dump(connection, feed, keys, dump_id, opts, available=sink.table().column_names,
+                      params=overview_params(sink, keys))
         else:
-            available = sink.table().column_names if feed.table is COURSE_OVERVIEWS else None
-            copy_dump(connection, feed, keys, dump_id, opts, available=available)
+            copy_dump(connection, feed, keys, dump_id, opts, params=block_params(keys))
+            if overviews_from_courses(connection):
+                copy_overviews_from_courses(connection, keys, dump_id, dumped_at, opts)
     except Exception as exc:
         what = "tombstone" if deleted else "dump"
         log.error(

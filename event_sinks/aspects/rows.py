@@ -9,18 +9,23 @@ column receives:
     + 1 (1-based pre-order, the course root is 1, detached blocks last); ``edited_on`` as Python's
     ``str()`` of the datetime (what platform-plugin-aspects writes; '' when the source has none);
     ``xblock_data_json`` = ``{"course", "run", "block_type", "detached", "graded", "completion_mode",
-    "section", "subsection", "unit", "tags"}`` with ``detached`` and ``graded`` as 0/1 (``graded`` is the
-    inherited value, as Open edX's ``block.graded`` is); ``completion_mode`` '' and ``tags`` [] because
-    the outline does not read them. Section/subsection/unit numbers are ours
+    "section", "subsection", "unit", "tags"}`` (and for videos ``"video_start_time"``,
+    ``"video_end_time"``: seconds, JSON numbers) with ``detached`` and ``graded`` as 0/1 (``graded`` is
+    the inherited value, as Open edX's ``block.graded`` is). ``completion_mode``, ``tags`` and the video
+    times are not in the outline's table: they come with the statement's parameters (:func:`block_params`,
+    from the course the dump read), '' / [] / 0 where it has none. Section/subsection/unit numbers are ours
     (``section_ordinal``...) or, with ``UNIT_NUMBERING = "aspects"``, counted as platform-plugin-aspects
     counts them: chapters in pre-order, sequentials since the last chapter, verticals since the last
     chapter or sequential -- split_test group verticals included.
 
 ``course_overviews`` (from ``course_overviews_dumps``)
-    the dates as Python's ``str()`` ('' when None), ``self_paced`` from ``pacing``, ``course_data_json``
-    with Aspects' keys, filled from the sink's columns of the same names where it has them (JSON null
-    where it does not), ``created`` likewise ('' when the sink has no such column), ``modified`` as
-    ``str()`` of the model's ``modified``.
+    the dates as Python's ``str()`` ('' when None), ``self_paced`` from ``pacing``, ``modified`` as
+    ``str()`` of the model's ``modified``; ``course_data_json`` and ``created`` come with the
+    statement's parameters (:func:`course_data_json`, from the model's objects at commit), else from
+    the sink's columns of the same names, else JSON null / ''.
+
+``course_overviews`` (from ``course_outline_dumps``, where the ``course_overviews`` sink does not run)
+    one row per course from the course root's settings the dump read (:func:`course_overview_insert`).
 
 Both: ``dump_id`` = our dump's id, and ``time_last_dumped`` = our dump's ``dumped_at`` as
 ``YYYY-MM-DD HH:MM:SS.ffffff+00:00``: one value for every row of a dump, sorting as it orders (a dump
@@ -35,7 +40,11 @@ checks for the dump id before it writes again (:mod:`.feed`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 from ..clickhouse.one_part import one_part_settings
 from ..core.schema import identifier, quote
@@ -108,7 +117,8 @@ def _blocks_source(database: str, dumps_table: str, numbering: str) -> str:
 def course_blocks_insert(database: str, dumps_table: str, aspects_database: str, numbering: str) -> str:
     """INSERT ... SELECT of one committed ``course_outline`` dump into Aspects' ``course_blocks``.
 
-    Parameters: ``keys`` (Array(String)), ``dump_id`` (UUID), ``token`` (String).
+    Parameters: ``keys`` (Array(String)), ``dump_id`` (UUID), ``token`` (String), and those of
+    :func:`block_params` (completion modes by type, tags and video times by location).
     """
     identifier(database, "database")
     identifier(aspects_database, "Aspects' database")
@@ -117,8 +127,19 @@ def course_blocks_insert(database: str, dumps_table: str, aspects_database: str,
         "concat('{\"course\": ', toJSONString(parts[2]), ', \"run\": ', toJSONString(parts[3]),\n"
         "        ', \"block_type\": ', toJSONString(toString(block_type)),\n"
         "        ', \"detached\": ', toString(toUInt8(detached)), ', \"graded\": ', toString(toUInt8(graded)),\n"
-        "        ', \"completion_mode\": \"\", \"section\": ', toString(section),\n"
-        "        ', \"subsection\": ', toString(subsection), ', \"unit\": ', toString(unit), ', \"tags\": []}')"
+        "        ', \"completion_mode\": ',\n"
+        "        toJSONString(transform(toString(block_type), {mode_types:Array(String)},\n"
+        "            {modes:Array(String)}, '')),\n"
+        "        ', \"section\": ', toString(section),\n"
+        "        ', \"subsection\": ', toString(subsection), ', \"unit\": ', toString(unit),\n"
+        "        ', \"tags\": ', transform(location, {tag_locations:Array(String)}, {tag_lists:Array(String)}, '[]'),\n"
+        "        if(toString(block_type) = 'video', concat(', \"video_start_time\": ',\n"
+        "            toString(transform(location, {video_locations:Array(String)},\n"
+        "                {video_starts:Array(Float64)}, 0.)),\n"
+        "            ', \"video_end_time\": ',\n"
+        "            toString(transform(location, {video_locations:Array(String)},\n"
+        "                {video_ends:Array(Float64)}, 0.))),\n"
+        "            ''), '}')"
     )
     columns = ", ".join(quote(c) for c in COURSE_BLOCKS.column_names)
     return (
@@ -133,8 +154,10 @@ def course_overviews_insert(database: str, dumps_table: str, aspects_database: s
                             available: Sequence[str]) -> str:
     """INSERT ... SELECT of one committed ``course_overviews`` dump into Aspects' ``course_overviews``.
 
-    ``available``: the columns of the sink's table; Aspects' ``created`` and course_data_json keys are
-    taken from columns of the same names when the sink has them. Parameters as for blocks.
+    ``available``: the columns of the sink's table. Parameters: ``keys``, ``dump_id``, ``token``, and
+    ``data_keys``/``data_json``/``created`` (Array(String)): per key its ``course_data_json`` and
+    ``created`` (:func:`course_data_json`); a key not among them takes the sink's columns of the same
+    names where it has them, else JSON null / ''.
     """
     identifier(database, "database")
     identifier(aspects_database, "Aspects' database")
@@ -150,8 +173,10 @@ def course_overviews_insert(database: str, dumps_table: str, aspects_database: s
 
     pieces = [f"'\"{name}\": ', {value(name, number)}" for name, number in COURSE_DATA_KEYS]
     pieces.append("'\"tags\": []'")
-    data = "concat('{', " + ", ', ', ".join(pieces) + ", '}')"
-    created = python_str(quote("created")) if "created" in have else "''"
+    columns_data = "concat('{', " + ", ', ', ".join(pieces) + ", '}')"
+    data = f"transform(course_key, {{data_keys:Array(String)}}, {{data_json:Array(String)}}, {columns_data})"
+    created_column = python_str(quote("created")) if "created" in have else "''"
+    created = f"transform(course_key, {{data_keys:Array(String)}}, {{created:Array(String)}}, {created_column})"
     columns = ", ".join(quote(c) for c in COURSE_OVERVIEWS.column_names)
     return (
         f"INSERT INTO {_table(aspects_database, COURSE_OVERVIEWS)} ({columns})\n{one_part_settings()}\n"
@@ -180,3 +205,69 @@ def delete_dump(aspects_database: str, table: AspectsTable) -> str:
     """DELETE of the rows of one dump (``keys``, ``dump_id``): a partial copy, before it is written again."""
     return (f"DELETE FROM {_table(aspects_database, table)} "  # noqa: S608 - only validated identifiers
             "WHERE course_key IN {keys:Array(String)} AND dump_id = {dump_id:UUID}")
+
+
+#: The parameters of :func:`course_blocks_insert` when nothing is known beyond the outline's table.
+NO_BLOCK_PARAMS: dict[str, list[Any]] = {
+    "mode_types": [], "modes": [], "tag_locations": [], "tag_lists": [], "video_locations": [], "video_starts": [],
+    "video_ends": [],
+}
+
+
+def block_params(completion_modes: Mapping[str, str], tags: Mapping[str, Sequence[int]],
+                 videos: Mapping[str, tuple[float, float]]) -> dict[str, list[Any]]:
+    """The parameters carrying what the outline's table lacks: each type's completion mode, the tag ids
+    of tagged blocks, the play window of videos that have one (a video not listed has 0 and 0)."""
+    windows = {loc: times for loc, times in videos.items() if times != (0.0, 0.0)}
+    tagged = {loc: ids for loc, ids in tags.items() if ids}
+    return {
+        "mode_types": list(completion_modes), "modes": [str(m) for m in completion_modes.values()],
+        "tag_locations": list(tagged),
+        "tag_lists": [json.dumps(sorted(int(i) for i in ids)) for ids in tagged.values()],
+        "video_locations": list(windows), "video_starts": [float(t[0]) for t in windows.values()],
+        "video_ends": [float(t[1]) for t in windows.values()],
+    }
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return str(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def course_data_json(values: Mapping[str, Any], tags: Sequence[int] = ()) -> str:
+    """Aspects' ``course_data_json``: its keys in its order from ``values`` (null where absent), then ``tags``.
+
+    As platform-plugin-aspects' serializer writes them: ``lowest_passing_grade`` a float, the others as
+    they are (dates as ``str()``, which its serializer cannot write: a datetime stops its ``json.dumps``).
+    """
+    data: dict[str, Any] = {}
+    for name, number in COURSE_DATA_KEYS:
+        value = _json_value(values.get(name))
+        if number and value is not None and name == "lowest_passing_grade":
+            value = float(value)
+        data[name] = value
+    data["tags"] = sorted(int(t) for t in tags)
+    return json.dumps(data)
+
+
+def str_or_empty(value: Any) -> str:
+    """Python's ``str()`` of a value, '' for None (what platform-plugin-aspects' CharFields write)."""
+    return "" if value is None else str(value)
+
+
+def course_overview_insert(aspects_database: str) -> str:
+    """INSERT of one course's ``course_overviews`` row from its parameters (``org``, ``course_key``,
+    ``display_name``, ``course_start``, ``course_end``, ``enrollment_start``, ``enrollment_end``,
+    ``created``, ``modified``, ``course_data_json``, ``time_last_dumped``: String; ``self_paced``: Bool;
+    ``dump_id``: UUID)."""
+    identifier(aspects_database, "Aspects' database")
+    columns = ", ".join(quote(c) for c in COURSE_OVERVIEWS.column_names)
+    return (
+        f"INSERT INTO {_table(aspects_database, COURSE_OVERVIEWS)} ({columns})\n{one_part_settings()}\n"  # noqa: S608
+        "SELECT {org:String}, {course_key:String}, {display_name:String}, {course_start:String},\n"
+        "    {course_end:String}, {enrollment_start:String}, {enrollment_end:String}, {self_paced:Bool},\n"
+        "    {course_data_json:String}, {created:String}, {modified:String}, {dump_id:UUID}, {time_last_dumped:String}"
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import attrs
 
@@ -62,6 +63,46 @@ class Block:
     detached: bool = False
 
 
+#: The course-level settings a reader gives in ``Course.settings`` (edx-platform's CourseOverview copies
+#: them from the course root, ``openedx/core/djangoapps/content/course_overviews/models.py``), with the
+#: value each has in Open edX when the course sets none (``xmodule/course_block.py`` CourseFields;
+#: ``lowest_passing_grade`` is the lowest of the grading policy's ``GRADE_CUTOFFS``, whose default is
+#: ``{"Pass": 0.5}``; ``effort`` is the course's ``about/effort`` page).
+COURSE_SETTINGS: dict[str, Any] = {
+    "start": DEFAULT_START_DATE,
+    "end": None,
+    "enrollment_start": None,
+    "enrollment_end": None,
+    "advertised_start": None,
+    "announcement": None,
+    "self_paced": False,
+    "invitation_only": False,
+    "max_student_enrollments_allowed": None,
+    "enable_proctored_exams": False,
+    "entrance_exam_enabled": False,
+    "language": None,
+    "lowest_passing_grade": 0.5,
+    "effort": None,
+}
+
+
+@attrs.define(slots=True)
+class WalkExtras:
+    """What a walk of ``blocks()`` learns besides the outline's fields, for the readers that want it.
+
+    Filled while ``blocks()`` is walked (complete once a walk has ended), so it costs nothing to sinks
+    that do not read it: ``completion_modes`` maps a block type to its XBlock class's
+    ``completion_mode`` ('' when the class has none), ``videos`` a video's usage key to its
+    ``(start_time, end_time)`` in seconds (0.0 when unset, as edx-platform's ``RelativeTime`` fields
+    default), and ``tags`` a usage key to the ids of the tags applied to it, their ancestors included
+    (only where the platform has content tagging).
+    """
+
+    completion_modes: dict[str, str] = attrs.field(factory=dict)
+    videos: dict[str, tuple[float, float]] = attrs.field(factory=dict)
+    tags: dict[str, list[int]] = attrs.field(factory=dict)
+
+
 @attrs.define(slots=True)
 class Course:
     """A published course: its identity, the version it was read from, and a way to walk its blocks.
@@ -69,7 +110,9 @@ class Course:
     ``blocks()`` returns a fresh generator on every call, walking the course again in author
     pre-order (the course root first), then its detached blocks; it never builds the whole list.
     ``source_version`` changes whenever the published content changes, so a sink can skip a course
-    that has not changed.
+    that has not changed. ``settings`` holds the course-level settings of :data:`COURSE_SETTINGS` the
+    reader found (their Open edX defaults where the course sets none); ``extras`` what the walks learn
+    (:class:`WalkExtras`).
     """
 
     course_key: str
@@ -78,3 +121,5 @@ class Course:
     source_version: str
     edited_on: datetime | None
     blocks: Callable[[], Iterator[Block]] = attrs.field(repr=False, eq=False)
+    settings: dict[str, Any] = attrs.field(factory=lambda: dict(COURSE_SETTINGS), repr=False, eq=False)
+    extras: WalkExtras = attrs.field(factory=WalkExtras, repr=False, eq=False)

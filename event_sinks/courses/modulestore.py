@@ -52,6 +52,15 @@ What is read, and why:
   edX's definition, the edit time of the block at the head of the published branch -- the very block
   read here -- so it is the same value; asking the XBlock for it would look the published head up
   again once per block.
+* Course settings (``Course.settings``): the course root's fields CourseOverview copies (``start``,
+  ``end``, ``enrollment_start``/``_end``, ``advertised_start``, ``announcement``, ``self_paced``,
+  ``invitation_only``, ``max_student_enrollments_allowed``, ``enable_proctored_exams``,
+  ``entrance_exam_enabled``, ``language``, and the ``lowest_passing_grade`` property), and ``effort``:
+  the ``data`` of the course's ``about`` block ``effort``, as ``CourseDetails.fetch_about_attribute``
+  reads it. A field the root lacks keeps Open edX's default (:data:`COURSE_SETTINGS`).
+* Walk extras (``Course.extras``): each block type's ``completion_mode``, read once per type from the
+  first block of it (a class attribute: ``getattr(block, "completion_mode", "")``, as
+  platform-plugin-aspects reads it), and each video's ``start_time``/``end_time`` (timedeltas) in seconds.
 * Source version: ``course.course_version``, the id of the published structure the course was read
   from (split sets it on every block it loads); it changes on every publish. Without it:
   ``course.subtree_edited_on`` (else ``edited_on``) in ISO format.
@@ -70,7 +79,16 @@ from opaque_keys.edx.keys import CourseKey
 
 from ..errors import InvalidKeyError
 from . import limits
-from .course import LONE_SURROGATE, UTC, Block, Course, has_lone_surrogate, replace_lone_surrogates
+from .course import (
+    COURSE_SETTINGS,
+    LONE_SURROGATE,
+    UTC,
+    Block,
+    Course,
+    WalkExtras,
+    has_lone_surrogate,
+    replace_lone_surrogates,
+)
 from .errors import CourseReadError
 
 log = logging.getLogger(__name__)
@@ -234,9 +252,10 @@ def read_modulestore(course_key: Any, *, store: Any = None) -> Course:
     if isinstance(display_name, str) and has_lone_surrogate(display_name):
         display_name = _text(display_name, "display_name", str(course_locator))
     edited = _edited(course)
+    extras = WalkExtras()
 
     def blocks() -> Iterator[Block]:
-        return _walk(course, prefix, detached, str(course_locator))
+        return _walk(course, prefix, detached, str(course_locator), extras)
 
     return Course(
         course_key=str(course_locator),
@@ -245,7 +264,45 @@ def read_modulestore(course_key: Any, *, store: Any = None) -> Course:
         source_version=_version(course),
         edited_on=_utc(edited),
         blocks=blocks,
+        settings=_course_settings(course, detached),
+        extras=extras,
     )
+
+
+_DATE_SETTINGS = ("start", "end", "enrollment_start", "enrollment_end", "announcement")
+
+
+def _course_settings(course: Any, detached: list[Any]) -> dict[str, Any]:
+    """The course root's settings CourseOverview copies, and its ``about/effort`` page (see the module docstring)."""
+    settings = dict(COURSE_SETTINGS)
+    for name in settings:
+        if name == "effort":
+            continue
+        try:
+            value = getattr(course, name)
+        except AttributeError:
+            continue
+        except Exception as exc:  # a property of the platform's (lowest_passing_grade) failing on bad data
+            log.warning("event_sinks: course %s: its %s cannot be read (%s: %s); Open edX's default is used",
+                        course.location.course_key, name, type(exc).__name__, exc)
+            continue
+        if name in _DATE_SETTINGS:
+            value = _utc(value) if isinstance(value, datetime) else None
+        elif name == "lowest_passing_grade":
+            value = None if value is None else float(value)
+        settings[name] = value
+    for block in detached:
+        location = block.location
+        if location.block_type == "about" and location.block_id == "effort":
+            data = getattr(block, "data", None)
+            settings["effort"] = data.strip() or None if isinstance(data, str) else None
+    return settings
+
+
+def _seconds(value: Any) -> float:
+    """A video's ``RelativeTime`` value (a timedelta) in seconds; 0.0 when unset or unreadable."""
+    seconds = getattr(value, "total_seconds", None)
+    return float(seconds()) if seconds is not None else 0.0
 
 
 def _text(value: str, field: str, key: str) -> str:
@@ -271,7 +328,8 @@ def _reached_again(course_key: str, parent: str, child: str, first: str | None, 
                     "it is read once, under %s", course_key, parent, child, first, first)
 
 
-def _walk(course: Any, prefix: str | None, detached: list[Any], course_key: str) -> Iterator[Block]:
+def _walk(course: Any, prefix: str | None, detached: list[Any], course_key: str,
+          extras: WalkExtras | None = None) -> Iterator[Block]:
     """Pre-order walk of a loaded course, then its detached blocks; each key is made once, from the
     usage key its parent holds, when the parent is visited.
 
@@ -305,6 +363,8 @@ def _walk(course: Any, prefix: str | None, detached: list[Any], course_key: str)
     empty = _EMPTY
     make = Block
     surrogate = LONE_SURROGATE.search
+    modes = extras.completion_modes if extras is not None else {}
+    videos = extras.videos if extras is not None else {}
     count = 0
     while stack:
         block, usage, key, parent, depth, position = pop()
@@ -385,8 +445,13 @@ def _walk(course: Any, prefix: str | None, detached: list[Any], course_key: str)
             due = _utc(due)
         if edited_on is not None and edited_on.tzinfo is not utc:
             edited_on = _utc(edited_on)
+        block_type = usage.block_type
+        if block_type not in modes:
+            modes[block_type] = str(getattr(block, "completion_mode", "") or "")
+        if block_type == "video":
+            videos[key] = (_seconds(getattr(block, "start_time", None)), _seconds(getattr(block, "end_time", None)))
         made = make(
-            key, usage.block_type, usage.block_id, display_name, None if parent is None else parent.usage_key,
+            key, block_type, usage.block_id, display_name, None if parent is None else parent.usage_key,
             kid_keys, depth, position, True if graded else False, fmt, start, due, True if staff_only else False,
             True if hide else False, edited_on, edited_on,
         )

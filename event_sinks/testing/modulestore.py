@@ -51,6 +51,24 @@ DEFAULT_DISPLAY_NAMES: Mapping[str, str] = {
     "library_content": "Randomized Content Block",  # xmodule/library_content_block.py
 }
 
+#: ``completion_mode`` of the block classes that set one (a class attribute, xblock/completable.py):
+#: ``SequenceFields`` (xmodule/seq_block.py; ``VerticalBlock`` and ``CourseBlock`` inherit it) and
+#: ``VideoBlock`` (xmodule/video_block/video_block.py). A class without it has no such attribute.
+COMPLETION_MODES: Mapping[str, str] = {
+    "course": "aggregator", "chapter": "aggregator", "sequential": "aggregator", "vertical": "aggregator",
+    "video": "completable",
+}
+
+#: The course root's fields the readers take besides the outline's (xmodule/course_block.py
+#: CourseFields) and their defaults; ``grading_policy`` holds ``GRADE_CUTOFFS`` (default {"Pass": 0.5}).
+COURSE_FIELDS: Mapping[str, Any] = {
+    "end": None, "enrollment_start": None, "enrollment_end": None, "advertised_start": None, "announcement": None,
+    "self_paced": False, "invitation_only": False, "max_student_enrollments_allowed": None,
+    "enable_proctored_exams": False, "entrance_exam_enabled": False, "language": None,
+}
+#: A video's play window: ``RelativeTime`` fields, timedeltas (xmodule/video_block/video_xfields.py).
+VIDEO_FIELDS = ("start_time", "end_time")
+
 _UNSET: Any = object()
 _NOTHING_SET = (_UNSET,) * len(_INHERITED)
 _NO_DEFAULTS: Mapping[str, Any] = {}
@@ -418,6 +436,33 @@ class StandInBlock:
         """Let the children go (xblock/core.py ``clear_child_cache``)."""
         self._child_cache.clear()
 
+    @property
+    def lowest_passing_grade(self) -> float:
+        """CourseBlock's property: the lowest of the grading policy's ``GRADE_CUTOFFS``."""
+        if self.category != "course":
+            raise AttributeError("lowest_passing_grade")
+        policy = self._data.fields.get("grading_policy") or {}
+        cutoffs = policy.get("GRADE_CUTOFFS") or {"Pass": 0.5}
+        return min(cutoffs.values())
+
+    def __getattr__(self, name: str) -> Any:
+        """The fields only some block classes have: the course root's settings, a video's play window,
+        an about page's ``data``, and the class attribute ``completion_mode`` where the class sets one."""
+        try:
+            category = object.__getattribute__(self, "category")
+            fields = object.__getattribute__(self, "_data").fields
+        except AttributeError:
+            raise AttributeError(name) from None
+        if name == "completion_mode" and category in COMPLETION_MODES:
+            return COMPLETION_MODES[category]
+        if category == "course" and name in COURSE_FIELDS:
+            return fields.get(name, COURSE_FIELDS[name])
+        if category == "video" and name in VIDEO_FIELDS:
+            return fields.get(name, timedelta(0))
+        if category == "about" and name == "data":
+            return fields.get("data", "")
+        raise AttributeError(f"{category} blocks have no field {name!r}")
+
 
 class StandInErrorBlock:
     """What split hands out for a block that fails to load: an ErrorBlock (xmodule/error_block.py).
@@ -659,8 +704,9 @@ def store_from_course(course: Course, store: StandInModuleStore | None = None) -
     """A stand-in store holding ``course`` (e.g. read from OLX) with the same blocks and settings.
 
     Every setting is written as the block's own (None included), so nothing falls back to a class
-    default or to inheritance and reading the store back gives the same blocks. Detached blocks are
-    stored without a parent.
+    default or to inheritance and reading the store back gives the same blocks; the course's settings
+    go on its root (its lowest passing grade as a one-cutoff grading policy, its effort as the about
+    page ``effort``) and the videos' play windows on the videos. Detached blocks are stored without a parent.
     """
     store = store if store is not None else StandInModuleStore()
     structure = CourseStructure(CourseKey.from_string(course.course_key), course.source_version)
@@ -668,6 +714,13 @@ def store_from_course(course: Course, store: StandInModuleStore | None = None) -
     root = None
     for block in course.blocks():
         fields = {name: getattr(block, name) for name in _SETTINGS}
+        if block.parent is None and not block.detached:  # the course root: its course-level settings too
+            fields.update({name: course.settings[name] for name in COURSE_FIELDS if name in course.settings})
+            if course.settings.get("lowest_passing_grade") is not None:
+                fields["grading_policy"] = {"GRADE_CUTOFFS": {"Pass": course.settings["lowest_passing_grade"]}}
+        elif block.block_type == "video" and block.usage_key in course.extras.videos:
+            start_time, end_time = course.extras.videos[block.usage_key]
+            fields.update(start_time=timedelta(seconds=start_time), end_time=timedelta(seconds=end_time))
         parent = None if block.parent is None else keys[block.parent]
         key = keys[block.usage_key] = structure.add(block.block_type, block.block_id, parent, fields,
                                                     edited_on=block.edited_on)
@@ -676,6 +729,8 @@ def store_from_course(course: Course, store: StandInModuleStore | None = None) -
     if root is None:
         raise ValueError(f"course {course.course_key} has no blocks")
     structure.blocks[root].subtree_edited_on = course.edited_on
+    if course.settings.get("effort") is not None and BlockKey("about", "effort") not in structure.blocks:
+        structure.add("about", "effort", None, {"data": course.settings["effort"]})
     store.add_course(structure)
     return store
 

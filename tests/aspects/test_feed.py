@@ -86,9 +86,12 @@ def test_a_committed_dump_reaches_aspects_course_blocks_in_aspects_layout(aspect
                         "Event Sinks Demo: Rivers of the World")
     assert json.loads(video[4]) == {
         "course": "Demo101", "run": "2026", "block_type": "video", "detached": 0, "graded": 1,
-        "completion_mode": "", "section": 2, "subsection": 1, "unit": 1, "tags": []}
+        "completion_mode": "completable", "section": 2, "subsection": 1, "unit": 1, "tags": [],
+        "video_start_time": 0, "video_end_time": 0}  # the demo's videos set no play window
     assert list(json.loads(video[4])) == ["course", "run", "block_type", "detached", "graded", "completion_mode",
-                                          "section", "subsection", "unit", "tags"]  # Aspects' key order
+                                          "section", "subsection", "unit", "tags", "video_start_time",
+                                          "video_end_time"]  # Aspects' key order, the video times last
+    assert json.loads(root[4])["completion_mode"] == "aggregator" and "video_start_time" not in root[4]
     assert root[5] == ""  # OLX exports carry no edit time
     # aspects-dbt's materialized view saw the insert: the labels Aspects' dashboards show
     labels = labels_from_view(connection, database, DEMO_KEY)
@@ -263,7 +266,8 @@ def test_insert_deduplication_token_does_not_deduplicate_aspects_tables_and_a_du
     create_aspects_tables(connection, database, with_view=False)
     result = publish()
     statement = rows.course_blocks_insert(connection.database, "course_outline_dumps", database, "ours")
-    params = {"keys": [DEMO_KEY], "dump_id": result.dump_id, "token": f"event_sinks:course_blocks:{result.dump_id}"}
+    params = {"keys": [DEMO_KEY], "dump_id": result.dump_id, "token": f"event_sinks:course_blocks:{result.dump_id}",
+              **rows.NO_BLOCK_PARAMS}
     connection.command(statement, params)  # the same insert, the same token, a second time
     assert q(connection, f"SELECT count() FROM `{database}`.course_blocks") == [(42,)]  # not deduplicated
     assert current_blocks(connection, database) == our_blocks(connection)  # identical rows: the same outline
@@ -365,9 +369,9 @@ def test_the_command_line_prints_the_ddl_and_syncs(aspects, capsys):
 
 
 def test_course_names_come_from_course_overviews(aspects):
-    """No overview was dumped here (the model lives inside Open edX): no name, and no error."""
+    """No course_overviews sink runs here (its model lives inside Open edX): the outline's dump writes the row."""
     publish()
-    assert course_names(aspects.connection, aspects.database) == []
+    assert course_names(aspects.connection, aspects.database) == [(DEMO_KEY, "Event Sinks Demo: Rivers of the World")]
     assert uuid.UUID(str(q(aspects.connection, f"SELECT any(dump_id) FROM `{aspects.database}`.course_blocks")[0][0]))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -47,7 +48,8 @@ def test_overviews_reach_aspects_and_a_rename_and_a_deletion_show(overviews):
     database = overviews
     create_aspects_tables(get_connection(), database)
     rivers = CourseOverview.objects.create(id=RIVERS, org="EventSinks", display_name="Rivers", start=AT,
-                                           enrollment_start=AT - timedelta(days=30), self_paced=True)
+                                           enrollment_start=AT - timedelta(days=30), self_paced=True,
+                                           lowest_passing_grade=Decimal("0.65"))
     CourseOverview.objects.create(id=OTHER, org="Other", display_name=None, end=AT.replace(microsecond=0))
     summary = dump("course_overviews", [RIVERS, OTHER])
     assert summary.count("dumped") == 2
@@ -61,8 +63,10 @@ def test_overviews_reach_aspects_and_a_rename_and_a_deletion_show(overviews):
     assert list(data) == ["advertised_start", "announcement", "lowest_passing_grade", "invitation_only",
                           "max_student_enrollments_allowed", "effort", "enable_proctored_exams",
                           "entrance_exam_enabled", "external_id", "language", "tags"]
-    assert data["tags"] == [] and data["language"] is None  # the sink does not read these fields
-    assert first[9] == "" and first[10] == str(rivers.modified)  # no created column in the sink; str(modified)
+    # read from the model at commit where it has the field (this stand-in has created and lowest_passing_grade)
+    assert data["lowest_passing_grade"] == 0.65 and json.loads(other[8])["lowest_passing_grade"] is None
+    assert data["tags"] == [] and data["language"] is None  # no tagging here; a field the model lacks is null
+    assert first[9] == str(rivers.created) and first[10] == str(rivers.modified)  # str(), as Aspects writes them
     assert first[11] == other[11] and first[12] == other[12]  # one dump of both keys: one id, one stamp
     assert TIME_LAST_DUMPED.match(first[12])
     assert course_names(get_connection(), database) == [(RIVERS, "Rivers"), (OTHER, "")]

@@ -10,7 +10,19 @@ from ..course import has_lone_surrogate, replace_lone_surrogates
 from ..errors import CourseReadError
 from .export import Export, report, safe_rel
 from .item import Item
-from .values import UNSET, bool_value, date_value, string_value, xml_bool, xml_date, xml_string
+from .values import (
+    UNSET,
+    bool_value,
+    date_value,
+    int_value,
+    relative_time,
+    string_value,
+    xml_bool,
+    xml_date,
+    xml_int,
+    xml_relative_time,
+    xml_string,
+)
 
 
 class CourseReader:
@@ -95,6 +107,71 @@ class CourseReader:
             values.append(value)
         return tuple(values)
 
+    def own_values(self, item: Item, fields: tuple[tuple[str, Callable[[str], Any], Callable[[Any], Any]], ...],
+                   ) -> dict[str, Any]:
+        """The values ``item`` sets itself (attribute, then policy.json) of ``fields``; the others absent.
+
+        A value that cannot be read is a problem naming where it is, and treated as not set.
+        """
+        policy_key = item.tag + "/" + (self.run_name if item.tag == "course" and item.block_id == "course"
+                                       else item.block_id)
+        policy = self.policy.get(policy_key) if self.policy else None
+        if not isinstance(policy, dict):
+            policy = None
+        found: dict[str, Any] = {}
+        for name, from_xml, from_json in fields:
+            if policy is not None and name in policy:
+                raw, convert = policy[name], from_json
+            elif name in item.attrs:
+                raw, convert = item.attrs[name], from_xml
+            else:
+                continue
+            try:
+                found[name] = convert(raw)
+            except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+                report(self._located(f"{exc}; treated as not set", item, policy_key, name, convert is from_json),
+                       self.strict, self.export.source)
+                continue
+            if isinstance(found[name], str) and has_lone_surrogate(found[name]):
+                found[name] = replace_lone_surrogates(found[name])
+        return found
+
+    def lowest_passing_grade(self) -> float | None:
+        """The lowest of ``GRADE_CUTOFFS`` in ``policies/RUN/grading_policy.json`` (None without one)."""
+        rel = f"policies/{self.run_name}/grading_policy.json"
+        if not safe_rel(rel):
+            return None
+        try:
+            with self.export.open(rel) as fileobj:
+                data = json.loads(fileobj.read().decode("utf-8"))
+        except FileNotFoundError:
+            return None
+        except (CourseReadError, OSError, ValueError, RecursionError) as exc:
+            report(CourseReadError(f"unreadable grading policy: {exc}", rel, None), self.strict, self.export.source)
+            return None
+        cutoffs = data.get("GRADE_CUTOFFS") if isinstance(data, dict) else None
+        if not isinstance(cutoffs, dict) or not cutoffs:
+            return None
+        try:
+            return float(min(float(v) for v in cutoffs.values()))
+        except (TypeError, ValueError):
+            report(CourseReadError("GRADE_CUTOFFS holds a value that is not a number", rel, None), self.strict,
+                   self.export.source)
+            return None
+
+    def about_text(self, name: str) -> str | None:
+        """The text of ``about/NAME.html`` (None when the export has none)."""
+        rel = f"about/{name}.html"
+        try:
+            with self.export.open(rel) as fileobj:
+                text = fileobj.read().decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            return None
+        except (CourseReadError, OSError) as exc:
+            report(CourseReadError(f"unreadable about page: {exc}", rel, None), self.strict, self.export.source)
+            return None
+        return replace_lone_surrogates(text.strip()) if text.strip() else None
+
     def _located(self, problem: str, item: Item, policy_key: str, name: str, in_policy: bool) -> CourseReadError:
         if in_policy:
             return CourseReadError(f'"{policy_key}" {name}: {problem}', self.policy_file, None)
@@ -111,4 +188,28 @@ FIELDS: tuple[tuple[str, Callable[[str], Any], Callable[[Any], Any]], ...] = (
     ("due", xml_date, date_value),
     ("visible_to_staff_only", xml_bool, bool_value),
     ("hide_from_toc", xml_bool, bool_value),
+)
+
+
+#: The course root's settings ``Course.settings`` holds besides those above (xmodule/course_block.py
+#: CourseFields): name, converter for XML attribute text, converter for policy.json values.
+COURSE_FIELDS: tuple[tuple[str, Callable[[str], Any], Callable[[Any], Any]], ...] = (
+    ("start", xml_date, date_value),
+    ("end", xml_date, date_value),
+    ("enrollment_start", xml_date, date_value),
+    ("enrollment_end", xml_date, date_value),
+    ("advertised_start", xml_string, string_value),
+    ("announcement", xml_date, date_value),
+    ("self_paced", xml_bool, bool_value),
+    ("invitation_only", xml_bool, bool_value),
+    ("max_student_enrollments_allowed", xml_int, int_value),
+    ("enable_proctored_exams", xml_bool, bool_value),
+    ("entrance_exam_enabled", xml_bool, bool_value),
+    ("language", xml_string, string_value),
+)
+
+#: A video's play window (xmodule/video_block/video_xfields.py: ``RelativeTime`` fields).
+VIDEO_FIELDS: tuple[tuple[str, Callable[[str], Any], Callable[[Any], Any]], ...] = (
+    ("start_time", xml_relative_time, relative_time),
+    ("end_time", xml_relative_time, relative_time),
 )

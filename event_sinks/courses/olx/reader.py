@@ -80,13 +80,14 @@ from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 from opaque_keys.edx.locator import CourseLocator
 
-from ..course import Block, Course
+from ..course import COURSE_SETTINGS, Block, Course, WalkExtras
 from ..errors import CourseReadError
 from .archive import extract
 from .export import DEFAULT_MAX_FILE_BYTES, Export, find_root, is_archive
 from .pointers import course_item, is_pointer
-from .policy import CourseReader
+from .policy import COURSE_FIELDS, CourseReader
 from .safexml import Node
+from .tags import COMPLETION_MODES
 from .values import ID_RE
 from .walk import DEFAULT_MAX_DEPTH, Walk
 
@@ -143,14 +144,19 @@ def read_olx_kept(
         # The version first: whatever is read after it and changes is caught by the check after a walk.
         version = export.version()
         reader, course_node, course_rel = _open_course(export, course_key, strict, max_depth)
-        display_name = reader.settings(course_item(reader, course_node, course_rel))[0]
+        root_item = course_item(reader, course_node, course_rel)
+        display_name = reader.settings(root_item)[0]
+        settings = _course_settings(reader, root_item)
     except BaseException:
         if keep is not None:
             keep.cleanup()
         raise
 
+    extras = WalkExtras(completion_modes=dict(COMPLETION_MODES))
+
     def blocks() -> Iterator[Block]:
         walk = Walk(reader)
+        walk.extras = extras
         try:
             node = export.parse(course_rel)
         except (CourseReadError, OSError) as exc:
@@ -171,8 +177,22 @@ def read_olx_kept(
         source_version=version,
         edited_on=None,
         blocks=blocks,
+        settings=settings,
+        extras=extras,
     )
     return course, 0 if keep is None else keep.size
+
+
+def _course_settings(reader: CourseReader, root: Any) -> dict[str, Any]:
+    """The course root's settings (attributes, then the policy's ``course/RUN``), the grading policy's
+    lowest cutoff and the ``about/effort`` page; Open edX's defaults for what the export does not set."""
+    settings = dict(COURSE_SETTINGS)
+    settings.update(reader.own_values(root, COURSE_FIELDS))
+    lowest = reader.lowest_passing_grade()
+    if lowest is not None:
+        settings["lowest_passing_grade"] = lowest
+    settings["effort"] = reader.about_text("effort")
+    return settings
 
 
 def _open_course(export: Export, course_key: str | None, strict: bool,

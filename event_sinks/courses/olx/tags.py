@@ -13,3 +13,18 @@ NOT_BLOCKS = {"course": frozenset({"wiki", "textbook"}), "conditional": frozense
 
 
 NO_SKIP: frozenset[str] = frozenset()
+
+
+#: ``completion_mode`` of the XBlock class Open edX registers for a type, where it is known without
+#: loading the class (xblock/completable.py values): the outline's containers (``SequenceFields``,
+#: ``VerticalBlock``, ``CourseBlock``: "aggregator") and ``VideoBlock`` ("completable"). Other types are
+#: '' here, which is what a class without the attribute gives too (platform-plugin-aspects writes
+#: ``getattr(block, "completion_mode", "")``); inside the platform the modulestore reader reads each
+#: class's own value.
+COMPLETION_MODES = {
+    "course": "aggregator",
+    "chapter": "aggregator",
+    "sequential": "aggregator",
+    "vertical": "aggregator",
+    "video": "completable",
+}

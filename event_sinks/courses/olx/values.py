@@ -121,3 +121,46 @@ def xml_date(raw: str) -> datetime | None:
 def clean_id(value: str) -> str:
     """``BlockUsageLocator.clean``: make a display name usable as a block id, as Open edX does."""
     return _UNDERSCORES_RE.sub("_", _CLEAN_RE.sub("_", value))
+
+
+def int_value(value: object) -> int | None:
+    """xblock's ``Integer.from_json``: None, or ``int()`` of the value (text or number)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"not an integer: {value!r}")
+    return int(value)  # type: ignore[call-overload]
+
+
+def xml_int(raw: str) -> int | None:
+    """An integer field's value from an XML attribute."""
+    return int_value(json_or_raw(raw))
+
+
+def relative_time(value: object) -> float:
+    """edx-platform's ``RelativeTime.from_json`` (video ``start_time``/``end_time``), in seconds.
+
+    ``"HH:MM:SS"`` text (seconds may have a fraction) or a number of seconds; empty or None is 0.
+    """
+    if value is None or value == "":
+        return 0.0
+    if isinstance(value, bool):
+        raise ValueError(f"not a time: {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        parts = value.strip().split(":")
+        if len(parts) != 3:
+            raise ValueError(f"not a time 'HH:MM:SS': {value!r}")
+        hours, minutes, secs = int(parts[0]), int(parts[1]), float(parts[2])
+        seconds = hours * 3600 + minutes * 60 + secs
+    else:
+        raise ValueError(f"not a time: {value!r}")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"not a time: {value!r}")
+    return seconds
+
+
+def xml_relative_time(raw: str) -> float:
+    """A video time from an XML attribute."""
+    return relative_time(json_or_raw(raw))

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import limits
-from ..course import DEFAULT_START_DATE, Block
+from ..course import DEFAULT_START_DATE, Block, WalkExtras
 from ..errors import CourseReadError
 from .pointers import Item, Resolver
+from .policy import VIDEO_FIELDS
 from .tags import NO_SKIP, NOT_BLOCKS
 from .values import UNSET
 
@@ -26,6 +27,9 @@ class Walk(Resolver):
     ``MAX_CHILDREN`` children of one block, or more than ``MAX_BLOCKS`` blocks, stop the walk with a
     CourseReadError in both modes: a partial outline would pass for the course.
     """
+
+    #: where the walk records what it learns besides the outline (None: nowhere)
+    extras: WalkExtras | None = None
 
     def children(self, item: Item, depth: int) -> list[Item]:
         resolved: list[Item] = []
@@ -56,6 +60,7 @@ class Walk(Resolver):
         settings = reader.settings
         max_blocks = limits.MAX_BLOCKS
         count = 0
+        videos = self.extras.videos if self.extras is not None else None
         # (item, parent key, depth, position, inherited (graded, start, due, staff_only, hide_from_toc))
         stack: list[tuple[Item, str | None, int, int, tuple[Any, ...]]] = [
             (root, None, 0, 0, (False, DEFAULT_START_DATE, None, False, False))]
@@ -80,6 +85,9 @@ class Walk(Resolver):
             if hide is UNSET:
                 hide = inherited[4]
             kids = self.children(item, depth) if item.nodes else ()
+            if videos is not None and item.tag == "video":
+                times = reader.own_values(item, VIDEO_FIELDS)
+                videos[item.key] = (times.get("start_time", 0.0), times.get("end_time", 0.0))
             yield Block(
                 item.key, item.tag, item.block_id, display_name, parent_key,
                 tuple(kid.key for kid in kids) if kids else _EMPTY,
