@@ -86,7 +86,8 @@ def translate(exc: BaseException, target: Target, doing: str) -> EngineError:
                            f"free some and run the dump again (the previous dumps stay as they were): "
                            f"{text.strip()[:500]}", code=code)
     if isinstance(exc, OperationalError | OSError):
-        return EngineUnavailableError(f"ClickHouse at {where} is unreachable while {short(doing)}: {text}")
+        named = "" if target.origin == "EVENT_SINKS['DSN']" else f" (named by {target.origin})"
+        return EngineUnavailableError(f"ClickHouse at {where}{named} is unreachable while {short(doing)}: {text}")
     if isinstance(exc, DatabaseError | ProgrammingError):
         return EngineError(f"ClickHouse at {where} refused {short(doing)}: {text.strip()[:2000]}", code=code)
     return EngineError(f"ClickHouse at {where} failed {short(doing)}: {type(exc).__name__}: {text}", code=code)

@@ -87,6 +87,8 @@ class Target:
     username: str | None = None
     password: str = attrs.field(default="", repr=False)
     secure: bool = False
+    #: the setting that named this engine (what an error about reaching it points the operator to)
+    origin: str = "EVENT_SINKS['DSN']"
 
     @property
     def masked(self) -> str:
@@ -116,7 +118,7 @@ def parse_dsn(dsn: str, default_database: str, *, setting: str = "EVENT_SINKS['D
         path = path[2:] if path.startswith("//") else path
         if not path or path == "memory":
             path = ":memory:"
-        return Target(dsn, True, default_database, path)
+        return Target(dsn, True, default_database, path, origin=setting)
     scheme, sep, rest = dsn.partition("://")
     if not sep or scheme not in ("http", "https"):
         raise problem("the scheme must be chdb, http or https")
@@ -139,5 +141,5 @@ def parse_dsn(dsn: str, default_database: str, *, setting: str = "EVENT_SINKS['D
                       "underscore; not starting with a digit; at most 128 characters)") from None
     return Target(
         dsn, False, database, host=parts.hostname, port=port or (8443 if scheme == "https" else 8123),
-        username=unquote(user) or "default", password=unquote(password), secure=scheme == "https",
+        username=unquote(user) or "default", password=unquote(password), secure=scheme == "https", origin=setting,
     )

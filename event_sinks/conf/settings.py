@@ -238,12 +238,15 @@ class Settings:
         "UNIT_NUMBERING 'aspects' numbers units as platform-plugin-aspects does, 'ours' as course_outline.",
     )
 
+    #: The setting :attr:`dsn` came from (not a setting itself): errors about the engine name it.
+    dsn_origin: str = attrs.field(default="EVENT_SINKS['DSN']", kw_only=True)
+
     @property
     def target(self) -> Target:
         """The engine's location, parsed from :attr:`dsn`; ConfigurationError when there is none."""
         if self.dsn is None:
             raise ConfigurationError(NO_ENGINE)
-        return parse_dsn(self.dsn, self.database)
+        return parse_dsn(self.dsn, self.database, setting=self.dsn_origin)
 
     def sink_enabled(self, name: str, pii: bool = False) -> bool:
         """Whether the sink ``name`` is switched on: default on, except for PII sinks; all off with no engine."""
@@ -254,7 +257,7 @@ class Settings:
 
 
 #: ``EVENT_SINKS`` key -> field of :class:`Settings`.
-FIELDS: dict[str, attrs.Attribute] = {f.name.upper(): f for f in attrs.fields(Settings)}
+FIELDS: dict[str, attrs.Attribute] = {f.name.upper(): f for f in attrs.fields(Settings) if "check" in f.metadata}
 
 
 def _default(field: attrs.Attribute) -> Any:
@@ -327,11 +330,14 @@ def get_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
             for key, message in found))
     values = {field.name: field.metadata["check"](raw[key]) if key in raw else _default(field)
               for key, field in FIELDS.items()}
+    origin = ENV_DSN if from_env else "EVENT_SINKS['DSN']"
     if values["dsn"] is None:
-        values["dsn"] = aspects_dsn()
+        values["dsn"], origin = aspects_dsn(), f"{ASPECTS_SETTING}['url']"
+        if values["dsn"] is not None:
+            parse_dsn(values["dsn"], values["database"], setting=origin)  # a bad port is the url's fault
     if values["dsn"] is None and values["embedded_allowed"]:
-        values["dsn"] = f"chdb://{os.path.abspath(values['data_dir'])}"
-    return Settings(**values)
+        values["dsn"], origin = f"chdb://{os.path.abspath(values['data_dir'])}", "EVENT_SINKS['DATA_DIR']"
+    return Settings(**values, dsn_origin=origin)
 
 
 #: How a bad DSN taken from the environment is named (it overrides EVENT_SINKS['DSN']).
