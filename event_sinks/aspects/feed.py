@@ -27,6 +27,7 @@ import attrs
 
 from ..clickhouse import Connection
 from ..core.sink import Sink
+from ..courses.modulestore import read_course_tags
 from ..courses.sources import shared_course
 from ..errors import ConfigurationError
 from . import rows
@@ -167,7 +168,7 @@ def overview_params(sink: Sink, keys: Sequence[str]) -> dict[str, list[Any]]:
 
     Read at commit, one query for the dump's keys, of the fields the model has among ``created`` and
     Aspects' course_data_json keys (platform-plugin-aspects reads the same attributes of the same model);
-    a field the model lacks is null. A model that cannot be read leaves the dump's own columns.
+    a field the model lacks is null; ``tags``: the courses' own tag ids where the platform has tagging.
     """
     model_class = getattr(sink, "model_class", None)
     if model_class is None:
@@ -177,9 +178,11 @@ def overview_params(sink: Sink, keys: Sequence[str]) -> dict[str, list[Any]]:
     wanted = [name for name, _number in rows.COURSE_DATA_KEYS if name in have]
     fields = ["pk", *wanted, *(["created"] if "created" in have else [])]
     data_keys, data_json, created = [], [], []
+    tags = read_course_tags([str(key) for key in keys])
     for values in model.objects.filter(pk__in=list(keys)).values(*fields):
-        data_keys.append(str(values["pk"]))
-        data_json.append(rows.course_data_json(values))
+        key = str(values["pk"])
+        data_keys.append(key)
+        data_json.append(rows.course_data_json(values, tags.get(key, ())))
         created.append(rows.str_or_empty(values.get("created")))
     return {"data_keys": data_keys, "data_json": data_json, "created": created}
 
@@ -221,7 +224,8 @@ def copy_overviews_from_courses(connection: Connection, keys: Sequence[str], dum
             "course_end": rows.str_or_empty(settings.get("end")),
             "enrollment_start": rows.str_or_empty(settings.get("enrollment_start")),
             "enrollment_end": rows.str_or_empty(settings.get("enrollment_end")),
-            "self_paced": bool(settings.get("self_paced")), "course_data_json": rows.course_data_json(settings),
+            "self_paced": bool(settings.get("self_paced")),
+            "course_data_json": rows.course_data_json(settings, course.extras.tags.get(course.course_key, ())),
             "created": "", "modified": str(course.edited_on) if course.edited_on is not None else stamp,
             "dump_id": dump_id, "time_last_dumped": stamp, "token": f"event_sinks:course_overviews:{dump_id}:{key}",
         })

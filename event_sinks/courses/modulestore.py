@@ -61,6 +61,12 @@ What is read, and why:
 * Walk extras (``Course.extras``): each block type's ``completion_mode``, read once per type from the
   first block of it (a class attribute: ``getattr(block, "completion_mode", "")``, as
   platform-plugin-aspects reads it), and each video's ``start_time``/``end_time`` (timedeltas) in seconds.
+  Tags: where the platform has content tagging (openedx-learning's ``openedx_tagging``), the tags of
+  the course's blocks in one query when the course is read -- the ``ObjectTag`` rows whose object id
+  is the course key or starts with its ``block-v1:`` prefix, as content_tagging's
+  ``get_all_object_tags`` selects them -- each block's tag ids with their ancestors' (a taxonomy is at
+  most three levels deep), as platform-plugin-aspects' ``get_tags_for_block`` lists them. Without
+  tagging, or when the query fails (logged), no block has tags.
 * Source version: ``course.course_version``, the id of the published structure the course was read
   from (split sets it on every block it loads); it changes on every publish. Without it:
   ``course.subtree_edited_on`` (else ``edited_on``) in ISO format.
@@ -252,7 +258,7 @@ def read_modulestore(course_key: Any, *, store: Any = None) -> Course:
     if isinstance(display_name, str) and has_lone_surrogate(display_name):
         display_name = _text(display_name, "display_name", str(course_locator))
     edited = _edited(course)
-    extras = WalkExtras()
+    extras = WalkExtras(tags=read_tags(str(course_locator)))
 
     def blocks() -> Iterator[Block]:
         return _walk(course, prefix, detached, str(course_locator), extras)
@@ -297,6 +303,37 @@ def _course_settings(course: Any, detached: list[Any]) -> dict[str, Any]:
             data = getattr(block, "data", None)
             settings["effort"] = data.strip() or None if isinstance(data, str) else None
     return settings
+
+
+def read_tags(course_key: str) -> dict[str, list[int]]:
+    """Tag ids by object id (usage keys, and the course key) of the course's tagged content; {} without tagging."""
+    prefix = course_key.replace("course-v1:", "block-v1:", 1)
+    return _tags(course_key, lambda q: q(object_id__startswith=prefix) | q(object_id=course_key))
+
+
+def read_course_tags(course_keys: list[str]) -> dict[str, list[int]]:
+    """Tag ids of the courses themselves (CourseOverview's ``tags`` in Aspects), by course key; {} without tagging."""
+    return _tags(", ".join(course_keys[:3]), lambda q: q(object_id__in=course_keys)) if course_keys else {}
+
+
+def _tags(what: str, where: Any) -> dict[str, list[int]]:
+    try:
+        from django.db.models import Q
+        from openedx_tagging.core.tagging.models import ObjectTag  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return {}
+    found: dict[str, set[int]] = {}
+    course_key = what
+    try:
+        rows = ObjectTag.objects.filter(where(Q), tag__isnull=False).values_list(
+            "object_id", "tag_id", "tag__parent_id", "tag__parent__parent_id")
+        for object_id, *ids in rows:
+            found.setdefault(str(object_id), set()).update(int(i) for i in ids if i is not None)
+    except Exception as exc:  # the tags are an extra: the course is read without them
+        log.warning("event_sinks: course %s: its content tags cannot be read (%s: %s); its blocks are dumped "
+                    "without tags", course_key, type(exc).__name__, exc)
+        return {}
+    return {object_id: sorted(ids) for object_id, ids in found.items()}
 
 
 def _seconds(value: Any) -> float:

@@ -1,0 +1,157 @@
+"""What Aspects' JSON columns carry beyond the outline: course settings, completion modes, video times, tags.
+
+Read from real OLX exports (/work/shared/courses, or OLX_EXAMPLES) and from the stand-in modulestore holding
+the same course: ``course_overviews.course_data_json`` from the course root's settings (where no
+course_overviews sink runs), ``course_blocks.xblock_data_json``'s ``completion_mode``, ``tags`` and video
+``video_start_time``/``video_end_time``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from event_sinks import dump
+from event_sinks.courses import read_olx
+from event_sinks.courses.sources import ModulestoreSource, OlxSource, set_course_source
+from event_sinks.testing.modulestore import store_from_course
+
+from .contract import course_names, create_aspects_tables
+
+COURSES = Path(os.environ.get("OLX_EXAMPLES", "/work/shared/courses"))
+HARVARD, EXAMPLE, DARTMOUTH, DEMO_ZH = (COURSES / name for name in (
+    "harvardx-studio-advanced", "olx-example-course", "dartmouthx-envx", "demo-course-zh-cn"))
+ZH_KEY = "course-v1:edx+DemoX+course"
+ZH_VIDEO = "block-v1:edx+DemoX+course+type@video+block@5c90cffecd9b48b188cbfea176bf7fe9"
+
+pytestmark = pytest.mark.skipif(not DEMO_ZH.is_dir(), reason=f"the real OLX exports are not at {COURSES}")
+
+
+def publish(*keys: str, **kwargs) -> None:
+    summary = dump("course_outline", list(keys), **kwargs)
+    assert summary.count("dumped" if not kwargs.get("delete") else "deleted") == len(keys), summary.results
+
+
+def overviews(connection, database: str) -> dict[str, dict]:
+    rows = connection.query(f"SELECT course_key, display_name, course_start, course_end, enrollment_start, "
+                            f"enrollment_end, self_paced, course_data_json, created, modified, time_last_dumped "
+                            f"FROM `{database}`.course_overviews ORDER BY course_key, time_last_dumped")
+    names = ("display_name", "course_start", "course_end", "enrollment_start", "enrollment_end", "self_paced",
+             "data", "created", "modified", "time_last_dumped")
+    return {row[0]: dict(zip(names, row[1:], strict=True)) | {"data": json.loads(row[7])} for row in rows}
+
+
+def block_data(connection, database: str) -> dict[str, dict]:
+    """location -> xblock_data_json of its latest row."""
+    return {loc: json.loads(data) for loc, data in connection.query(
+        f"SELECT location, argMax(xblock_data_json, time_last_dumped) FROM `{database}`.course_blocks "
+        "GROUP BY location")}
+
+
+def test_course_overviews_rows_carry_the_settings_of_real_exports(aspects):
+    """No course_overviews sink runs here: the outline's dump writes each course's row, from its own settings."""
+    connection, database = aspects.connection, aspects.database
+    create_aspects_tables(connection, database)
+    source = OlxSource([HARVARD, EXAMPLE, DARTMOUTH])
+    set_course_source(source)
+    keys = sorted(source.keys())
+    for key in keys:
+        publish(key)
+    rows = overviews(connection, database)
+    assert sorted(rows) == keys
+    harvard = rows["course-v1:HarvardX+StudioAdv1+2T2019"]
+    assert harvard["self_paced"] is True  # policy.json "course/2T2019": self_paced, language
+    assert harvard["data"] == {
+        "advertised_start": None, "announcement": None, "lowest_passing_grade": 0.6, "invitation_only": False,
+        "max_student_enrollments_allowed": None, "effort": None, "enable_proctored_exams": False,
+        "entrance_exam_enabled": False, "external_id": None, "language": "en", "tags": []}
+    assert list(harvard["data"]) == ["advertised_start", "announcement", "lowest_passing_grade", "invitation_only",
+                                     "max_student_enrollments_allowed", "effort", "enable_proctored_exams",
+                                     "entrance_exam_enabled", "external_id", "language", "tags"]
+    example = rows["course-v1:OpenedX+OLXex+2025"]
+    assert (example["course_start"], example["course_end"], example["enrollment_start"], example["enrollment_end"]) \
+        == ("2025-06-01 00:00:00+00:00", "2027-06-01 00:00:00+00:00", "2025-05-01 00:00:00+00:00",
+            "2026-01-31 00:00:00+00:00")  # str() of the dates, as Aspects writes them
+    assert example["data"]["lowest_passing_grade"] == 0.41  # grading_policy.json: the lowest GRADE_CUTOFFS
+    assert example["self_paced"] is False
+    dartmouth = rows["course-v1:DartmouthX+DART.ENVS.02X+course"]
+    assert dartmouth["data"]["advertised_start"] == "15 June 2015" and dartmouth["data"]["language"] is None
+    assert dartmouth["display_name"] == "Introduction to Environmental Science"
+    for row in rows.values():  # one dump's row: its stamp, and modified sorting as the dumps do (OLX: no edit time)
+        assert row["created"] == "" and row["modified"] == row["time_last_dumped"]
+
+    # a republish writes a newer row; a deleted course's rows go
+    publish(keys[0])
+    assert [name for key, name in course_names(connection, database)] == [rows[k]["display_name"] for k in keys]
+    set_course_source(OlxSource([EXAMPLE, DARTMOUTH]))
+    publish("course-v1:HarvardX+StudioAdv1+2T2019", delete=True)
+    assert "course-v1:HarvardX+StudioAdv1+2T2019" not in overviews(connection, database)
+    assert len(overviews(connection, database)) == 2
+
+
+def test_video_windows_and_completion_modes_of_a_real_export_and_the_same_from_the_modulestore(aspects):
+    connection, database = aspects.connection, aspects.database
+    create_aspects_tables(connection, database)
+    set_course_source(OlxSource([DEMO_ZH]))
+    publish(ZH_KEY)
+    from_olx = block_data(connection, database)
+    video = from_olx[ZH_VIDEO]
+    assert (video["video_start_time"], video["video_end_time"]) == (310, 444)  # start_time="00:05:10" end 07:24
+    assert video["completion_mode"] == "completable" and video["tags"] == []
+    others = [data for loc, data in from_olx.items() if data["block_type"] == "video" and loc != ZH_VIDEO]
+    assert others and all((d["video_start_time"], d["video_end_time"]) == (0, 0) for d in others)
+    modes = {data["block_type"]: data["completion_mode"] for data in from_olx.values()}
+    assert modes["vertical"] == modes["sequential"] == modes["chapter"] == modes["course"] == "aggregator"
+    assert modes["html"] == modes["problem"] == ""  # classes without the attribute (Aspects: getattr(..., ""))
+    assert all("video_start_time" not in d for d in from_olx.values() if d["block_type"] != "video")
+
+    course = read_olx(DEMO_ZH)
+    store = store_from_course(course)  # the same course in the stand-in modulestore: the platform's API
+    set_course_source(ModulestoreSource(store))
+    publish(ZH_KEY)
+    assert block_data(connection, database) == from_olx
+
+
+class _ObjectTags:
+    """openedx-learning's ``ObjectTag.objects`` as the reader queries it: (object id, tag, parent, grandparent)."""
+
+    def __init__(self, rows):
+        self.rows = rows
+        self.queries = 0
+
+    def filter(self, *args, **kwargs):
+        self.queries += 1
+        return self
+
+    def values_list(self, *fields):
+        assert fields == ("object_id", "tag_id", "tag__parent_id", "tag__parent__parent_id")
+        return self.rows
+
+
+@pytest.fixture
+def tagging(monkeypatch):
+    """The platform's content tagging (openedx_tagging), holding tags of the demo course's video and course."""
+    objects = _ObjectTags([(ZH_VIDEO, 31, 7, 2), (ZH_VIDEO, 40, None, None), (ZH_KEY, 5, None, None)])
+    models = types.ModuleType("openedx_tagging.core.tagging.models")
+    models.ObjectTag = types.SimpleNamespace(objects=objects)
+    for name in ("openedx_tagging", "openedx_tagging.core", "openedx_tagging.core.tagging"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, "openedx_tagging.core.tagging.models", models)
+    return objects
+
+
+def test_tags_come_from_the_platforms_content_tagging_in_one_query(aspects, tagging):
+    connection, database = aspects.connection, aspects.database
+    create_aspects_tables(connection, database)
+    set_course_source(ModulestoreSource(store_from_course(read_olx(DEMO_ZH))))
+    publish(ZH_KEY)
+    data = block_data(connection, database)
+    assert data[ZH_VIDEO]["tags"] == [2, 7, 31, 40]  # the tags and their ancestors, as Aspects lists tag ids
+    assert all(d["tags"] == [] for loc, d in data.items() if loc != ZH_VIDEO)
+    assert overviews(connection, database)[ZH_KEY]["data"]["tags"] == [5]  # the course's own tags
+    assert tagging.queries == 1  # one query for the whole course, not one per block
