@@ -114,11 +114,20 @@ def _blocks_source(database: str, dumps_table: str, numbering: str) -> str:
             f"    if(detached, 0, v - v_at) AS unit\nFROM ({marked})")
 
 
-def course_blocks_insert(database: str, dumps_table: str, aspects_database: str, numbering: str) -> str:
+def not_copied(aspects_database: str, table: AspectsTable, key: str = "toString(course_key)") -> str:
+    """A condition true for the keys of which ``table`` holds no row of the dump yet (``keys``, ``dump_id``):
+    what lets one statement both check and copy (a replay inserts nothing)."""
+    return (f"{key} NOT IN (SELECT course_key FROM {_table(aspects_database, table)} "  # noqa: S608 - identifiers
+            "WHERE course_key IN {keys:Array(String)} AND dump_id = {dump_id:UUID})")
+
+
+def course_blocks_insert(database: str, dumps_table: str, aspects_database: str, numbering: str, *,
+                         guard: bool = False) -> str:
     """INSERT ... SELECT of one committed ``course_outline`` dump into Aspects' ``course_blocks``.
 
     Parameters: ``keys`` (Array(String)), ``dump_id`` (UUID), ``token`` (String), and those of
-    :func:`block_params` (completion modes by type, tags and video times by location).
+    :func:`block_params` (completion modes by type, tags and video times by location). ``guard``:
+    leave out the keys Aspects' table holds rows of this dump for (:func:`not_copied`).
     """
     identifier(database, "database")
     identifier(aspects_database, "Aspects' database")
@@ -147,11 +156,12 @@ def course_blocks_insert(database: str, dumps_table: str, aspects_database: str,
         f"SELECT toString(org), toString(course_key), location, display_name,\n    {data},\n"
         f"    toInt32(order_in_course + 1), {python_str('edited_on')}, dump_id, {dumped_at_text()}\n"
         f"FROM (SELECT *, {key_parts} AS parts FROM ({_blocks_source(database, dumps_table, numbering)}))"
+        + (f"\nWHERE {not_copied(aspects_database, COURSE_BLOCKS)}" if guard else "")
     )
 
 
 def course_overviews_insert(database: str, dumps_table: str, aspects_database: str,
-                            available: Sequence[str]) -> str:
+                            available: Sequence[str], *, guard: bool = False) -> str:
     """INSERT ... SELECT of one committed ``course_overviews`` dump into Aspects' ``course_overviews``.
 
     ``available``: the columns of the sink's table. Parameters: ``keys``, ``dump_id``, ``token``, and
@@ -186,6 +196,7 @@ def course_overviews_insert(database: str, dumps_table: str, aspects_database: s
         f"    {created}, {python_str('modified')}, dump_id, {dumped_at_text()}\n"
         f"FROM {quote(database)}.{quote(dumps_table)}\n"
         "WHERE course_key IN {keys:Array(String)} AND dump_id = {dump_id:UUID}"
+        + (f" AND {not_copied(aspects_database, COURSE_OVERVIEWS, 'course_key')}" if guard else "")
     )
 
 
@@ -262,12 +273,14 @@ def course_overview_insert(aspects_database: str) -> str:
     """INSERT of one course's ``course_overviews`` row from its parameters (``org``, ``course_key``,
     ``display_name``, ``course_start``, ``course_end``, ``enrollment_start``, ``enrollment_end``,
     ``created``, ``modified``, ``course_data_json``, ``time_last_dumped``: String; ``self_paced``: Bool;
-    ``dump_id``: UUID)."""
+    ``dump_id``: UUID; ``keys``: the course key alone); nothing when the table holds the dump's row already."""
     identifier(aspects_database, "Aspects' database")
     columns = ", ".join(quote(c) for c in COURSE_OVERVIEWS.column_names)
     return (
         f"INSERT INTO {_table(aspects_database, COURSE_OVERVIEWS)} ({columns})\n{one_part_settings()}\n"  # noqa: S608
         "SELECT {org:String}, {course_key:String}, {display_name:String}, {course_start:String},\n"
         "    {course_end:String}, {enrollment_start:String}, {enrollment_end:String}, {self_paced:Bool},\n"
-        "    {course_data_json:String}, {created:String}, {modified:String}, {dump_id:UUID}, {time_last_dumped:String}"
+        "    {course_data_json:String}, {created:String}, {modified:String}, {dump_id:UUID},\n"
+        "    {time_last_dumped:String}\n"
+        f"WHERE {not_copied(aspects_database, COURSE_OVERVIEWS, '{course_key:String}')}"
     )

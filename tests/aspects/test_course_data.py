@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from event_sinks import dump
+from event_sinks import dump, get_sink
+from event_sinks.aspects import committed
 from event_sinks.courses import read_olx
 from event_sinks.courses.sources import ModulestoreSource, OlxSource, set_course_source
 from event_sinks.testing.modulestore import store_from_course
@@ -84,9 +85,19 @@ def test_course_overviews_rows_carry_the_settings_of_real_exports(aspects):
     assert dartmouth["display_name"] == "Introduction to Environmental Science"
     for row in rows.values():  # one dump's row: its stamp, and modified sorting as the dumps do (OLX: no edit time)
         assert row["created"] == "" and row["modified"] == row["time_last_dumped"]
+    summary = dump("course_outline", [keys[0]])
+    result = summary.results[0]
+    before = overviews(connection, database)
+    (dumped_at,) = connection.query(f"SELECT dumped_at FROM `{connection.database}`.event_sinks_dump_log "
+                                    "WHERE dump_id = {d:UUID}", {"d": result.dump_id})[0]
+    sink = get_sink("course_outline")
+    with sink.job():  # the hook again, as in the dump's job (the course read held): the insert guards itself
+        sink.course(keys[0])
+        committed(connection, sink, [keys[0]], result.dump_id, dumped_at, deleted=False)
+    assert connection.query(f"SELECT count() FROM `{database}`.course_overviews") == [(4,)]  # the hook again: no row
+    assert overviews(connection, database) == before
 
-    # a republish writes a newer row; a deleted course's rows go
-    publish(keys[0])
+    # a republish wrote a newer row; a deleted course's rows go
     assert [name for key, name in course_names(connection, database)] == [rows[k]["display_name"] for k in keys]
     set_course_source(OlxSource([EXAMPLE, DARTMOUTH]))
     publish("course-v1:HarvardX+StudioAdv1+2T2019", delete=True)
