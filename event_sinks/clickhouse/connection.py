@@ -151,6 +151,19 @@ class Connection:
         return self._run(sql, lambda settings: self.client.query(sql, parameters=parameters,
                                                                  settings=settings).result_rows)
 
+    def value(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        """The one value a SELECT answers (``count()``, ``EXISTS``); an engine error when no row came back.
+
+        A server always answers such a query with a row: none means something between this host and
+        the server (a proxy, a gateway) answered in its place.
+        """
+        rows = self.query(sql, parameters)
+        if not rows or not rows[0]:
+            raise EngineUnavailableError(
+                f"ClickHouse at {self.target.masked} answered {diagnostics.short(sql)} with no row: something "
+                "between this host and the server (a proxy, a gateway) answers in its place")
+        return rows[0][0]
+
     def insert_columns(
         self, table: str, names: Sequence[str], types: Sequence[str], columns: Sequence[Sequence[Any]],
         *, token: str | None = None,

@@ -97,7 +97,7 @@ KEYS_PAGE = 10_000
 def exists(connection: Connection) -> bool:
     """Whether the ledger's current-dumps view exists (a dry run never creates it)."""
     view = connection.renderer.qualified(visibility.CURRENT_VIEW)
-    return bool(connection.query(f"EXISTS TABLE {view}")[0][0])
+    return bool(connection.value(f"EXISTS TABLE {view}"))
 
 
 def current_keys(connection: Connection, sink: str, *, page: int = KEYS_PAGE) -> Iterator[str]:

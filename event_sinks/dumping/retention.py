@@ -73,7 +73,7 @@ class Retention:
         params = {"db": self.connection.database, "table": self.table}
         deadline = time.monotonic() + timeout
         delay = 0.01
-        while self.connection.query(sql, params)[0][0]:
+        while self.connection.value(sql, params):
             if time.monotonic() >= deadline:
                 return False
             time.sleep(delay)

@@ -8,17 +8,20 @@ across its generated HTTP faults.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from event_sinks import dump
 from event_sinks.clickhouse import close_connections
 from event_sinks.courses.sources import OlxSource, set_course_source
 from event_sinks.errors import EngineUnavailableError, EventSinksError
 
-from ..support.fault_proxy import Fault, every
+from ..support.fault_proxy import Fault, every, statement
 from ..support.hostile_proxy import HostileProxy, Mangle
 
 DEMO = Path(__file__).resolve().parents[2] / "event_sinks" / "demo" / "course"
@@ -68,3 +71,26 @@ def test_an_empty_answer_to_the_version_query_shows_no_object_repr(through_proxy
     with pytest.raises(EngineUnavailableError) as caught:
         dump("course_outline")
     assert " object at 0x" not in str(caught.value), str(caught.value)
+
+
+def test_an_empty_answer_to_a_one_value_query_is_an_engine_error(through_proxy):
+    # seed 12, http-016: `dump_sink --reconcile` ended in "IndexError: list index out of range" when a
+    # gateway acknowledged the ledger's EXISTS TABLE without an answer
+    from event_sinks.clickhouse import get_connection
+    from event_sinks.dumping import ledger
+
+    through_proxy.inject(Fault("ack", match=statement("EXISTS TABLE"), times=None))
+    with pytest.raises(EngineUnavailableError) as caught:
+        ledger.exists(get_connection())
+    assert "EXISTS TABLE" in str(caught.value) and "no row" in str(caught.value), str(caught.value)
+
+
+def test_sink_query_logs_no_driver_traceback(through_proxy, caplog):
+    # seed 12, http-020: sink_query calls the driver itself, outside the library's requests
+    fault = Mangle(match=statement(r"^SELECT count\(\)"), how="body", times=None, seed=1)
+    through_proxy.inject(fault)
+    with caplog.at_level(logging.WARNING), contextlib.suppress(CommandError):
+        call_command("sink_query", "SELECT count() AS n FROM course_outline", stdout=io.StringIO())
+    assert fault.hits, "the fault did not fire"
+    shown = [record for record in caplog.records if record.exc_info]
+    assert not shown, [f"{r.name}: {r.getMessage()}" for r in shown]

@@ -74,6 +74,9 @@ def formatted(connection: Connection, sql: str, timeout: float) -> str:
     except Exception as exc:
         error = _engine_error(connection, exc)
         raise RefusedQuery(f"sink_query could not parse the query (it runs exactly one statement): {error}") from exc
+    if not rows or not rows[0]:
+        raise RefusedQuery("sink_query could not parse the query: ClickHouse gave no answer to formatQuery (something "
+                           "between this host and the server, a proxy or a gateway, answers in its place)")
     return str(rows[0][0])
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from ...clickhouse import deadline
+from ...clickhouse import deadline, diagnostics
 from ...errors import EngineError
 from ._common import SinkCommand, connection_or_error
 from ._readonly import RefusedQuery, check, explain, query_settings
@@ -52,7 +52,9 @@ class Command(SinkCommand):
         try:
             # The engine stops the statement at --timeout (max_execution_time) and says so; the command stops
             # waiting a little later whatever the engine does, so a slow or trickling server cannot hold it.
-            with connection.time_limit(timeout + grace(timeout)) as limit, deadline.enforced(limit):
+            # (reporting: the driver's warnings carry no traceback; the failure is reported below, in words)
+            with connection.time_limit(timeout + grace(timeout)) as limit, deadline.enforced(limit), \
+                    diagnostics.reporting():
                 statement = check(connection, options["sql"], timeout)
                 if statement.startswith("EXPLAIN"):
                     names, rows = ["explain"], [[line] for line in explain(connection, statement, timeout)]
