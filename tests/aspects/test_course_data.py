@@ -166,3 +166,26 @@ def test_tags_come_from_the_platforms_content_tagging_in_one_query(aspects, tagg
     assert all(d["tags"] == [] for loc, d in data.items() if loc != ZH_VIDEO)
     assert overviews(connection, database)[ZH_KEY]["data"]["tags"] == [5]  # the course's own tags
     assert tagging.queries == 1  # one query for the whole course, not one per block
+
+
+def test_an_unreadable_video_time_or_course_setting_is_a_warning_even_when_strict(tmp_path, caplog):
+    """They are extras beyond the outline: a course that read before reads still, strict or not."""
+    import shutil
+
+    from .conftest import DEMO
+
+    course = tmp_path / "course"
+    shutil.copytree(DEMO, course)
+    video = course / "video" / "welcome_video.xml"
+    video.write_text(video.read_text().replace("<video ", '<video start_time="soon" end_time="00:01:30" '))
+    policy = course / "policies" / "2026" / "policy.json"
+    data = json.loads(policy.read_text())
+    data["course/2026"]["max_student_enrollments_allowed"] = "many"
+    policy.write_text(json.dumps(data))
+    read = read_olx(course, strict=True)
+    list(read.blocks())
+    assert read.extras.videos["block-v1:EventSinks+Demo101+2026+type@video+block@welcome_video"] == (0.0, 90.0)
+    assert read.settings["max_student_enrollments_allowed"] is None
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "<video> start_time: not a time 'HH:MM:SS': 'soon'" in messages
+    assert '"course/2026" max_student_enrollments_allowed' in messages

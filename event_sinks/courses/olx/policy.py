@@ -111,7 +111,9 @@ class CourseReader:
                    ) -> dict[str, Any]:
         """The values ``item`` sets itself (attribute, then policy.json) of ``fields``; the others absent.
 
-        A value that cannot be read is a problem naming where it is, and treated as not set.
+        A value that cannot be read is logged as a warning naming where it is (never raised, even when
+        strict: these are extras beyond the outline, a course that reads today keeps reading), and
+        treated as not set.
         """
         policy_key = item.tag + "/" + (self.run_name if item.tag == "course" and item.block_id == "course"
                                        else item.block_id)
@@ -130,7 +132,7 @@ class CourseReader:
                 found[name] = convert(raw)
             except (ValueError, TypeError, OverflowError, RecursionError) as exc:
                 report(self._located(f"{exc}; treated as not set", item, policy_key, name, convert is from_json),
-                       self.strict, self.export.source)
+                       False, self.export.source)
                 continue
             if isinstance(found[name], str) and has_lone_surrogate(found[name]):
                 found[name] = replace_lone_surrogates(found[name])
@@ -147,7 +149,7 @@ class CourseReader:
         except FileNotFoundError:
             return None
         except (CourseReadError, OSError, ValueError, RecursionError) as exc:
-            report(CourseReadError(f"unreadable grading policy: {exc}", rel, None), self.strict, self.export.source)
+            report(CourseReadError(f"unreadable grading policy: {exc}", rel, None), False, self.export.source)
             return None
         cutoffs = data.get("GRADE_CUTOFFS") if isinstance(data, dict) else None
         if not isinstance(cutoffs, dict) or not cutoffs:
@@ -155,7 +157,7 @@ class CourseReader:
         try:
             return float(min(float(v) for v in cutoffs.values()))
         except (TypeError, ValueError):
-            report(CourseReadError("GRADE_CUTOFFS holds a value that is not a number", rel, None), self.strict,
+            report(CourseReadError("GRADE_CUTOFFS holds a value that is not a number", rel, None), False,
                    self.export.source)
             return None
 
@@ -168,7 +170,7 @@ class CourseReader:
         except FileNotFoundError:
             return None
         except (CourseReadError, OSError) as exc:
-            report(CourseReadError(f"unreadable about page: {exc}", rel, None), self.strict, self.export.source)
+            report(CourseReadError(f"unreadable about page: {exc}", rel, None), False, self.export.source)
             return None
         return replace_lone_surrogates(text.strip()) if text.strip() else None
 
