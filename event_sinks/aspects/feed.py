@@ -8,6 +8,14 @@ ledger insert, reading that dump's rows by ``dump_id`` -- so a dump that crashed
 and Aspects' readers (which keep per location the row of the latest ``time_last_dumped``) see a whole
 dump or the previous one.
 
+What the dump's table lacks travels with the statement as parameters: for ``course_blocks`` the
+completion modes, tags and video play windows the walk that made the dump recorded on its course
+(:func:`block_params`, the course the dump's job read); for ``course_overviews`` ``created`` and
+``course_data_json`` read from the sink's model (:func:`overview_params`). Where no ``course_overviews``
+sink runs (outside the LMS/CMS), each ``course_outline`` dump also writes its course's
+``course_overviews`` row from the course root's settings (:func:`copy_overviews_from_courses`), and its
+tombstone deletes that row too.
+
 The hook never raises: the dump it follows is committed and visible in our views whatever happens to
 the copy. A copy that failed (Aspects' table unreachable, or not in Aspects' shape) is logged as an
 ERROR naming the dump, and :func:`event_sinks.aspects.sync` (``python -m event_sinks.aspects sync``)

@@ -105,8 +105,8 @@ def test_course_overviews_rows_carry_the_settings_of_real_exports(aspects):
     assert len(overviews(connection, database)) == 2
 
 
-def test_video_windows_and_completion_modes_of_a_real_export_and_the_same_from_the_modulestore(aspects):
-    connection, database = aspects.connection, aspects.database
+def test_video_windows_and_completion_modes_of_a_real_export_and_the_same_from_the_modulestore(aspects_any_engine):
+    connection, database = aspects_any_engine.connection, aspects_any_engine.database
     create_aspects_tables(connection, database)
     set_course_source(OlxSource([DEMO_ZH]))
     publish(ZH_KEY)
@@ -156,8 +156,8 @@ def tagging(monkeypatch):
     return objects
 
 
-def test_tags_come_from_the_platforms_content_tagging_in_one_query(aspects, tagging):
-    connection, database = aspects.connection, aspects.database
+def test_tags_come_from_the_platforms_content_tagging_in_one_query(aspects_any_engine, tagging):
+    connection, database = aspects_any_engine.connection, aspects_any_engine.database
     create_aspects_tables(connection, database)
     set_course_source(ModulestoreSource(store_from_course(read_olx(DEMO_ZH))))
     publish(ZH_KEY)
