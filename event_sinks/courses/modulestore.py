@@ -83,6 +83,7 @@ from typing import Any
 from opaque_keys import InvalidKeyError as OpaqueInvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
+from ..conf import get_settings
 from ..errors import InvalidKeyError
 from . import limits
 from .course import (
@@ -258,7 +259,7 @@ def read_modulestore(course_key: Any, *, store: Any = None) -> Course:
     if isinstance(display_name, str) and has_lone_surrogate(display_name):
         display_name = _text(display_name, "display_name", str(course_locator))
     edited = _edited(course)
-    extras = WalkExtras(tags=read_tags(str(course_locator)))
+    extras = WalkExtras(tags=read_tags(str(course_locator)) if _tags_wanted() else {})
 
     def blocks() -> Iterator[Block]:
         return _walk(course, prefix, detached, str(course_locator), extras)
@@ -303,6 +304,14 @@ def _course_settings(course: Any, detached: list[Any]) -> dict[str, Any]:
             data = getattr(block, "data", None)
             settings["effort"] = data.strip() or None if isinstance(data, str) else None
     return settings
+
+
+def _tags_wanted() -> bool:
+    """Whether a read fetches the course's tags: only for the Aspects compatibility (a query per course read)."""
+    try:
+        return bool(get_settings().aspects["ENABLED"])
+    except Exception:  # settings that do not load are reported where they are used, not by a course read
+        return False
 
 
 def read_tags(course_key: str) -> dict[str, list[int]]:

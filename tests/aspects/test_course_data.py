@@ -189,3 +189,13 @@ def test_an_unreadable_video_time_or_course_setting_is_a_warning_even_when_stric
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "<video> start_time: not a time 'HH:MM:SS': 'soon'" in messages
     assert '"course/2026" max_student_enrollments_allowed' in messages
+
+
+def test_tags_are_read_only_for_the_aspects_compatibility(tagging, settings):
+    from event_sinks.courses.modulestore import read_modulestore
+
+    store = store_from_course(read_olx(DEMO_ZH))
+    settings.EVENT_SINKS = {**settings.EVENT_SINKS, "ASPECTS": {"ENABLED": False}}
+    assert read_modulestore(ZH_KEY, store=store).extras.tags == {} and tagging.queries == 0  # no query per read
+    settings.EVENT_SINKS = {**settings.EVENT_SINKS, "ASPECTS": {"ENABLED": True, "DATABASE": "event_sink"}}
+    assert read_modulestore(ZH_KEY, store=store).extras.tags[ZH_VIDEO] == [2, 7, 31, 40] and tagging.queries == 1

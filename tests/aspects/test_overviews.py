@@ -80,3 +80,21 @@ def test_overviews_reach_aspects_and_a_rename_and_a_deletion_show(overviews):
     assert dump("course_overviews", [OTHER], delete=True).count("deleted") == 1
     assert course_names(get_connection(), database) == [(RIVERS, "Rivers of the World")]
     assert [r[1] for r in rows_of(database)] == [RIVERS, RIVERS]  # the deleted course's row is gone
+
+
+@pytest.mark.django_db
+def test_a_model_that_cannot_be_read_at_commit_leaves_course_data_empty_not_the_row_missing(overviews, monkeypatch,
+                                                                                          caplog):
+    database = overviews
+    create_aspects_tables(get_connection(), database)
+    CourseOverview.objects.create(id=RIVERS, org="EventSinks", display_name="Rivers")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr("event_sinks.aspects.feed.read_course_tags", broken)
+    assert dump("course_overviews", [RIVERS]).count("dumped") == 1
+    (row,) = rows_of(database)
+    assert row[2] == "Rivers" and row[9] == "" and json.loads(row[8])["lowest_passing_grade"] is None
+    assert "the course_overviews objects of ['course-v1:EventSinks+Demo101+2026'] cannot be read (RuntimeError: " \
+           "database gone)" in caplog.text
