@@ -296,7 +296,12 @@ def _course_settings(course: Any, detached: list[Any]) -> dict[str, Any]:
         if name in _DATE_SETTINGS:
             value = _utc(value) if isinstance(value, datetime) else None
         elif name == "lowest_passing_grade":
-            value = None if value is None else float(value)
+            try:
+                value = None if value is None else float(value)
+            except (TypeError, ValueError):
+                log.warning("event_sinks: course %s: its lowest_passing_grade %r is not a number; left out",
+                            course.location.course_key, value)
+                value = None
         settings[name] = value
     for block in detached:
         location = block.location
@@ -343,6 +348,21 @@ def _tags(what: str, where: Any) -> dict[str, list[int]]:
                     "without tags", course_key, type(exc).__name__, exc)
         return {}
     return {object_id: sorted(ids) for object_id, ids in found.items()}
+
+
+def _extras(block: Any, block_type: str, key: str, modes: dict[str, str], videos: dict[str, tuple[float, float]]
+            ) -> None:
+    """Record the type's completion mode (once) and a video's play window; a value that cannot be read is
+    left out with a warning (they are extras: the block is dumped whatever they hold)."""
+    try:
+        if block_type not in modes:
+            modes[block_type] = str(getattr(block, "completion_mode", "") or "")
+        if block_type == "video":
+            videos[key] = (_seconds(getattr(block, "start_time", None)), _seconds(getattr(block, "end_time", None)))
+    except Exception as exc:
+        modes.setdefault(block_type, "")
+        log.warning("event_sinks: block %s: its completion mode or play window cannot be read (%s: %s); left out",
+                    key, type(exc).__name__, exc)
 
 
 def _seconds(value: Any) -> float:
@@ -492,10 +512,8 @@ def _walk(course: Any, prefix: str | None, detached: list[Any], course_key: str,
         if edited_on is not None and edited_on.tzinfo is not utc:
             edited_on = _utc(edited_on)
         block_type = usage.block_type
-        if block_type not in modes:
-            modes[block_type] = str(getattr(block, "completion_mode", "") or "")
-        if block_type == "video":
-            videos[key] = (_seconds(getattr(block, "start_time", None)), _seconds(getattr(block, "end_time", None)))
+        if block_type not in modes or block_type == "video":
+            _extras(block, block_type, key, modes, videos)
         made = make(
             key, block_type, usage.block_id, display_name, None if parent is None else parent.usage_key,
             kid_keys, depth, position, True if graded else False, fmt, start, due, True if staff_only else False,

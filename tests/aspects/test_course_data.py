@@ -199,3 +199,20 @@ def test_tags_are_read_only_for_the_aspects_compatibility(tagging, settings):
     assert read_modulestore(ZH_KEY, store=store).extras.tags == {} and tagging.queries == 0  # no query per read
     settings.EVENT_SINKS = {**settings.EVENT_SINKS, "ASPECTS": {"ENABLED": True, "DATABASE": "event_sink"}}
     assert read_modulestore(ZH_KEY, store=store).extras.tags[ZH_VIDEO] == [2, 7, 31, 40] and tagging.queries == 1
+
+
+def test_a_play_window_that_cannot_be_read_in_the_modulestore_is_left_out_with_a_warning(caplog):
+    from event_sinks.courses.modulestore import read_modulestore
+
+    class Broken:
+        def total_seconds(self):
+            raise OverflowError("date value out of range")
+
+    store = store_from_course(read_olx(DEMO_ZH))
+    store.structure(ZH_KEY).blocks[next(k for k in store.structure(ZH_KEY).blocks
+                                        if k.type == "video" and k.id in ZH_VIDEO)].fields["start_time"] = Broken()
+    course = read_modulestore(ZH_KEY, store=store)
+    blocks = list(course.blocks())
+    assert ZH_VIDEO in {b.usage_key for b in blocks} and ZH_VIDEO not in course.extras.videos
+    assert f"block {ZH_VIDEO}: its completion mode or play window cannot be read (OverflowError: " in caplog.text
+    assert course.extras.completion_modes["video"] == "completable"
