@@ -11,9 +11,13 @@ plays (``location`` of a video, one row per play, videos drawn with a skew so so
 
 Each query runs through the library's views, then against the **layout limit**: the same answer from
 a plain MergeTree holding the current rows, ordered for that lookup, in the same process. Both
-answers must be identical. Figures are the median of 5 runs after one warm-up; the fill rate is
-rows written per second of the three dump passes. The courses are the stand-in's, not a real
-instance's (whose titles and shapes vary more).
+answers must be identical. Before measuring, the script waits until the engine runs no merge and no
+mutation in either database (at most ``--settle`` seconds; it prints how long it waited, whether it
+timed out, and the parts of the ``*_current`` tables), so the figures are those of a settled instance,
+not of one still merging the fill. Figures are the median of 5 runs after one warm-up; the fill rate is
+rows written per second of wall time of the dump passes (source walk included). The engine's version is
+printed with the table. The courses are the stand-in's, not a real instance's (whose titles and shapes
+vary more).
 """
 
 from __future__ import annotations
@@ -74,6 +78,30 @@ def timed(engine, sql: str, params: dict, runs: int = 5) -> tuple[float, list]:
     return statistics.median(times), answer
 
 
+def settle(engine, databases: list[str], timeout: float) -> tuple[float, bool]:
+    """Wait until no merge or mutation runs in ``databases``; (seconds waited, whether it settled)."""
+    busy = ("SELECT (SELECT count() FROM system.merges WHERE database IN {dbs:Array(String)}) + "
+            "(SELECT count() FROM system.mutations WHERE database IN {dbs:Array(String)} AND NOT is_done)")
+    start = time.monotonic()
+    quiet = 0
+    while time.monotonic() - start < timeout:
+        if engine.value(busy, {"dbs": databases}):
+            quiet = 0
+        else:
+            quiet += 1
+            if quiet >= 3:  # three quiet looks in a row: the scheduler had its chance to start one
+                return time.monotonic() - start, True
+        time.sleep(0.5)
+    return time.monotonic() - start, False
+
+
+def parts(engine, database: str) -> str:
+    """Active parts and rows per ``*_current`` table of ``database``."""
+    rows = engine.query("SELECT table, count(), sum(rows) FROM system.parts WHERE database = {db:String} "
+                        "AND active AND endsWith(table, '_current') GROUP BY table ORDER BY table", {"db": database})
+    return ", ".join(f"{table}: {n} parts, {total:,} rows" for table, n, total in rows) or "none"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--courses", type=int, default=5000)
@@ -82,6 +110,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2_000_000, help="video plays")
     parser.add_argument("--quick", action="store_true", help="300 courses, 200,000 plays")
     parser.add_argument("--dsn", help="a ClickHouse DSN (default: a fresh embedded engine)")
+    parser.add_argument("--settle", type=float, default=600.0,
+                        help="seconds to wait at most for background merges before measuring")
     args = parser.parse_args()
     if args.quick:
         args.courses, args.events = 300, 200_000
@@ -133,12 +163,16 @@ def main() -> None:
         engine.command(f"CREATE TABLE {limit}.{name} ENGINE = MergeTree ORDER BY ({order}) "
                        f"AS SELECT * FROM {db}.course_blocks")
 
+    waited, settled = settle(engine, [engine.database, "readpath_limit"], args.settle)
+    version = engine.value("SELECT version()")
     course = keys[len(keys) // 2]
     params = {"loc": [v for v in videos if v.startswith(course.replace("course-v1:", "block-v1:") + "+")][0],
               "course": course, "prefix": course.replace("course-v1:", "block-v1:") + "+"}
     print(f"\nread path: {args.courses:,} courses x {args.blocks:,} blocks, {args.dumps} dumps each "
           f"({written:,} rows written at {written / fill_seconds:,.0f} rows/s), {args.events:,} plays; "
-          f"median of 5, embedded engine unless --dsn\n")
+          f"median of 5, {'server' if args.dsn else 'embedded engine'} {version}")
+    print(f"background merges: waited {waited:.1f} s, {'settled' if settled else 'NOT settled (timed out)'}; "
+          f"{parts(engine, engine.database)}\n")
     print(f"{'query':55} {'view ms':>9} {'limit ms':>9} {'ratio':>7}  same answer")
     for what, (view_sql, limit_sql) in QUERIES.items():
         view_ms, view_answer = timed(engine, view_sql.replace("{v}", db).replace("{l}", limit), params)
