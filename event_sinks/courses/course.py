@@ -92,9 +92,10 @@ class WalkExtras:
 
     Filled while ``blocks()`` is walked (complete once a walk has ended), so it costs nothing to sinks
     that do not read it: ``completion_modes`` maps a block type to its XBlock class's
-    ``completion_mode`` ('' when the class has none), ``videos`` a video's usage key to its
-    ``(start_time, end_time)`` in seconds (0.0 when unset, as edx-platform's ``RelativeTime`` fields
-    default), and ``tags`` a usage key to the ids of the tags applied to it, their ancestors included
+    ``completion_mode`` ('' when the class has none), ``videos`` the usage key of a video with a play
+    window to its ``(start_time, end_time)`` in seconds (a video not listed has 0.0 and 0.0, the
+    default of edx-platform's ``RelativeTime`` fields: listing only the others keeps a walk's memory
+    the course's shape), and ``tags`` a usage key to the ids of the tags applied to it, their ancestors included
     (only where the platform has content tagging).
     """
 

@@ -358,7 +358,9 @@ def _extras(block: Any, block_type: str, key: str, modes: dict[str, str], videos
         if block_type not in modes:
             modes[block_type] = str(getattr(block, "completion_mode", "") or "")
         if block_type == "video":
-            videos[key] = (_seconds(getattr(block, "start_time", None)), _seconds(getattr(block, "end_time", None)))
+            window = (_seconds(getattr(block, "start_time", None)), _seconds(getattr(block, "end_time", None)))
+            if window != (0.0, 0.0):  # kept only when set: the memory of a walk stays the course's shape
+                videos[key] = window
     except Exception as exc:
         modes.setdefault(block_type, "")
         log.warning("event_sinks: block %s: its completion mode or play window cannot be read (%s: %s); left out",

@@ -87,7 +87,10 @@ class Walk(Resolver):
             kids = self.children(item, depth) if item.nodes else ()
             if videos is not None and item.tag == "video":
                 times = reader.own_values(item, VIDEO_FIELDS)
-                videos[item.key] = (times.get("start_time", 0.0), times.get("end_time", 0.0))
+                if times:
+                    window = (times.get("start_time", 0.0), times.get("end_time", 0.0))
+                    if window != (0.0, 0.0):
+                        videos[item.key] = window
             yield Block(
                 item.key, item.tag, item.block_id, display_name, parent_key,
                 tuple(kid.key for kid in kids) if kids else _EMPTY,
