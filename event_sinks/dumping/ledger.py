@@ -59,7 +59,9 @@ def missing(connection: Connection, sink: str, keys: list[str], dump_id: uuid.UU
 
     An acknowledged insert is not always an applied one (a gateway answering for the server, a
     server queueing asynchronous inserts); pruning after such a commit would delete the only dump
-    the ledger names. Empty when the commit is there.
+    the ledger names. Empty when the commit is there. A key whose ledger holds a dump that began later
+    (:func:`superseded`) is not missing: that dump outranks this one for good, and retention compacts
+    the ledger rows older than it (:mod:`.retention`), this one's included.
     """
     sql = (
         f"SELECT DISTINCT key FROM {connection.renderer.qualified(visibility.LOG_TABLE)} "  # noqa: S608 - only validated identifiers
@@ -73,8 +75,12 @@ def missing(connection: Connection, sink: str, keys: list[str], dump_id: uuid.UU
         lacking = [key for key in keys if key not in found]
         pause = next(waits, None) if lacking else None
         if pause is None:
-            return lacking
+            break
         time.sleep(pause)
+    if lacking:
+        newer = superseded(connection, sink, lacking, dumped_at)
+        lacking = [key for key in lacking if key not in newer]
+    return lacking
 
 
 def current_versions(connection: Connection, sink: str, keys: Iterable[str] | None = None) -> dict[str, str]:

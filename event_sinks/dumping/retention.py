@@ -6,6 +6,15 @@ dumps can never become current again -- a complete dump of the key started later
 ``dumped_at`` wins -- so this is safe while other dumps run, needs no look at the current dumps, and
 cannot touch a complete dump that is current or could become so. The engine applies the ``DELETE``
 in the background where it can (:meth:`Connection.delete`), so retention costs a dump only the statement.
+
+The same bound compacts the ledger: the ledger rows of those keys' dumps that began before it are
+deleted too, once they are :data:`LEDGER_GRACE_SECONDS` old. A dump that began earlier can never be
+current again (the ledger's current dump of a key is its latest ``dumped_at``, and the bound is a dump
+whose ledger row was read back), so no reader of the ledger -- the current-dumps view, the versions and
+keys of current dumps, ``--resume``, a current table's fill, the Aspects sync -- answers otherwise;
+:func:`.ledger.superseded` still finds the newer dump, which is never deleted. The grace keeps a row
+just written (a concurrent dump that is reading its commit back, see :func:`.ledger.missing`) and the
+history of the last hour (what a run's summary or an operator counts).
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from datetime import datetime
 
 from ..clickhouse import Connection
 from ..clickhouse.encoding import micros
+from ..core import visibility
 from ..core.schema import quote
 from ..core.sink import Sink
 
@@ -26,6 +36,8 @@ log = logging.getLogger(__name__)
 CHUNK = 500
 #: How long :meth:`Retention.wait` waits for the engine by default, in seconds.
 WAIT_SECONDS = 60.0
+#: How old a superseded ledger row must be (its ``completed_at``, on the server clock) to be deleted.
+LEDGER_GRACE_SECONDS = 3600.0
 
 
 class Retention:
@@ -35,6 +47,8 @@ class Retention:
         self.sink = sink
         self.connection = connection
         self.table = sink.table_name
+        #: the tables this retention deletes from (what :meth:`wait` waits for)
+        self.tables = (sink.table_name, visibility.LOG_TABLE)
         #: key -> dumped_at of the dump of it completed last (what may be pruned below)
         self.completed: dict[str, datetime] = {}
 
@@ -43,7 +57,7 @@ class Retention:
         self.completed[key] = dumped_at
 
     def prune(self, keys: Iterable[str] | None = None, *, wait: bool = False) -> None:
-        """Delete superseded rows of ``keys`` (default: every recorded key), then forget those keys.
+        """Delete superseded rows and ledger rows of ``keys`` (default: every recorded key), then forget them.
 
         Keys with no completed dump recorded here are left alone. ``wait`` asks for synchronous
         deletes (or see :meth:`wait`).
@@ -59,18 +73,26 @@ class Retention:
             f"DELETE FROM {table} WHERE {key_column} IN {{keys:Array(String)}} "  # noqa: S608 - only validated identifiers
             "AND dumped_at < fromUnixTimestamp64Micro({bound:Int64}, 'UTC')"
         )
+        compact = (
+            f"DELETE FROM {self.connection.renderer.qualified(visibility.LOG_TABLE)} "  # noqa: S608 - only validated identifiers
+            "WHERE sink = {sink:String} AND key IN {keys:Array(String)} "
+            "AND dumped_at < fromUnixTimestamp64Micro({bound:Int64}, 'UTC') "
+            "AND completed_at < now64(6, 'UTC') - toIntervalMicrosecond({grace:Int64})"
+        )
+        grace = int(LEDGER_GRACE_SECONDS * 1_000_000)
         for start in range(0, len(known), CHUNK):
             chunk = known[start : start + CHUNK]
             params = {"keys": [k for _, k in chunk], "bound": micros(chunk[0][0])}
             self.connection.delete(sql, params, background=not wait)
+            self.connection.delete(compact, {**params, "sink": self.sink.name, "grace": grace}, background=not wait)
             for _, key in chunk:  # pruned: forget them, so a long backfill holds O(batch) keys
                 self.completed.pop(key, None)
 
     def wait(self, timeout: float = WAIT_SECONDS) -> bool:
-        """Wait until the engine has applied every DELETE of this sink's table; False on timeout."""
-        sql = ("SELECT count() FROM system.mutations WHERE database = {db:String} AND table = {table:String} "
+        """Wait until the engine has applied every DELETE of this sink's table and the ledger; False on timeout."""
+        sql = ("SELECT count() FROM system.mutations WHERE database = {db:String} AND table IN {tables:Array(String)} "
                "AND NOT is_done")
-        params = {"db": self.connection.database, "table": self.table}
+        params = {"db": self.connection.database, "tables": list(self.tables)}
         deadline = time.monotonic() + timeout
         delay = 0.01
         while self.connection.value(sql, params):
