@@ -102,6 +102,36 @@ def parts(engine, database: str) -> str:
     return ", ".join(f"{table}: {n} parts, {total:,} rows" for table, n, total in rows) or "none"
 
 
+def profile_statements():
+    """Tally the time of every engine request by statement (its first line, values aside); returns the tally."""
+    import collections
+    import re
+
+    from event_sinks.clickhouse import Connection
+
+    tally: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])
+    run = Connection._run
+
+    def timed_run(self, doing, call, **kwargs):
+        start = time.perf_counter()
+        try:
+            return run(self, doing, call, **kwargs)
+        finally:
+            what = re.sub(r"\s+", " ", str(doing).split("\n", 1)[0])[:90]
+            entry = tally[what]
+            entry[0] += 1
+            entry[1] += time.perf_counter() - start
+
+    Connection._run = timed_run
+    return tally
+
+
+def explain(engine, sql: str, params: dict) -> str:
+    """``EXPLAIN indexes = 1`` of a query: the parts and granules its filters keep."""
+    lines = [row[0] for row in engine.query(f"EXPLAIN indexes = 1 {sql}", params)]
+    return "\n".join(f"    {line}" for line in lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--courses", type=int, default=5000)
@@ -110,6 +140,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2_000_000, help="video plays")
     parser.add_argument("--quick", action="store_true", help="300 courses, 200,000 plays")
     parser.add_argument("--dsn", help="a ClickHouse DSN (default: a fresh embedded engine)")
+    parser.add_argument("--profile", action="store_true",
+                        help="print the time of the fill's engine requests by statement")
+    parser.add_argument("--explain", action="store_true", help="print EXPLAIN indexes = 1 of each view query")
     parser.add_argument("--settle", type=float, default=600.0,
                         help="seconds to wait at most for background merges before measuring")
     args = parser.parse_args()
@@ -129,6 +162,7 @@ def main() -> None:
     from event_sinks.courses.sources import ModulestoreSource, set_course_source
     from event_sinks.testing.modulestore import StandInModuleStore, synthetic_course
 
+    tally = profile_statements() if args.profile else None
     engine = get_connection()
     keys = [f"course-v1:ReadX+C{i:05d}+2026" for i in range(args.courses)]
     written = 0
@@ -148,6 +182,11 @@ def main() -> None:
         print(f"  pass {n + 1}/{args.dumps}: {summary}", file=sys.stderr, flush=True)
     set_course_source(None)
     db = f"`{engine.database}`"
+    if tally is not None:
+        print(f"\nfill: {fill_seconds:.1f} s; engine requests by statement (count, seconds):", file=sys.stderr)
+        for what, (count, seconds) in sorted(tally.items(), key=lambda item: -item[1][1])[:15]:
+            print(f"  {count:7,} {seconds:8.1f} s  {what}", file=sys.stderr)
+        tally.clear()
 
     videos = [r[0] for r in engine.query(f"SELECT location FROM {db}.course_blocks WHERE block_type = 'video'")]
     rng = random.Random(7)
@@ -179,6 +218,8 @@ def main() -> None:
         limit_ms, limit_answer = timed(engine, limit_sql.replace("{v}", db).replace("{l}", limit), params)
         same = sorted(map(tuple, view_answer)) == sorted(map(tuple, limit_answer))
         print(f"{what:55} {view_ms:9.1f} {limit_ms:9.1f} {view_ms / limit_ms:6.1f}x  {'yes' if same else 'NO'}")
+        if args.explain:
+            print(explain(engine, view_sql.replace("{v}", db).replace("{l}", limit), params))
 
 
 if __name__ == "__main__":
