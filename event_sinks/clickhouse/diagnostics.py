@@ -57,7 +57,9 @@ def translate(exc: BaseException, target: Target, doing: str) -> EngineError:
     """Turn a driver error into one of ours with a message an operator can act on."""
     from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError, ProgrammingError
 
-    text = _OBJECT_REPR.sub(r"an answer without the rows asked for (the driver's \1)", scrub(str(exc), target))
+    # one paragraph: a server's answer (an HTTP body, a stack) may hold line breaks
+    text = _OBJECT_REPR.sub(r"an answer without the rows asked for (the driver's \1)",
+                            " ".join(scrub(str(exc), target).split()))
     where = target.masked
     code = error_code(exc)
     if target.embedded and _CHDB_START_FAILED in text:

@@ -94,3 +94,13 @@ def test_sink_query_logs_no_driver_traceback(through_proxy, caplog):
     assert fault.hits, "the fault did not fire"
     shown = [record for record in caplog.records if record.exc_info]
     assert not shown, [f"{r.name}: {r.getMessage()}" for r in shown]
+
+
+def test_an_error_from_the_engine_is_one_paragraph(through_proxy):
+    # seed 13, http-026: a 404 whose body was a syntax tree, line by line, was shown as it came
+    fault = Mangle(match=statement("EXPLAIN AST"), how="status", status="404 Not Found", times=None, seed=1)
+    through_proxy.inject(fault)
+    with pytest.raises(CommandError) as caught:
+        call_command("sink_query", "SELECT count() AS n FROM course_outline", stdout=io.StringIO())
+    assert fault.hits, "the fault did not fire"
+    assert "\n" not in str(caught.value) and "404" in str(caught.value), str(caught.value)

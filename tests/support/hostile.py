@@ -785,13 +785,15 @@ class Statement:
 
 def _recase(rng: random.Random, sql: str) -> str:
     """The statement with its keywords (the words in capitals) in random case and its spaces as random
-    blanks; quoted text and identifiers are kept."""
+    blanks; quoted text, identifiers and a trailing ``--`` comment are kept (a line break inside the
+    comment would end it, and turn its words into SQL)."""
+    sql, dashes, comment = sql.partition(" --")
     parts = re.split(r"('(?:[^']|'')*')", sql)
     for i in range(0, len(parts), 2):  # outside the quotes
         parts[i] = re.sub(r"\b[A-Z]{2,}\b", lambda m: "".join(c.swapcase() if rng.random() < 0.4 else c
                                                               for c in m.group(0)), parts[i])
         parts[i] = re.sub(r" ", lambda m: rng.choice([" ", "  ", "\t", "\n", " "]), parts[i])
-    return "".join(parts)
+    return "".join(parts) + dashes + comment
 
 
 def hostile_sql(rng: random.Random, *, db: str, canary: Path, secret: Path) -> Statement:
