@@ -210,15 +210,15 @@ def overview_params(sink: Sink, keys: Sequence[str]) -> dict[str, list[Any]]:
 
 def overviews_from_courses(connection: Connection) -> bool:
     """Whether the course_outline dumps write Aspects' ``course_overviews`` rows: when the library's
-    ``course_overviews`` sink does not run here (outside the LMS/CMS: no CourseOverview model)."""
-    from ..registry import registry
+    ``course_overviews`` sink does not run here (outside the LMS/CMS: no CourseOverview model; or
+    switched off with ``EVENT_SINKS["SINKS"]["course_overviews"]["ENABLED"] = False``)."""
+    from ..registry import is_enabled, registry
 
     try:
         sink = registry.get("course_overviews")
-    except Exception:  # not registered, or switched off: nothing else feeds Aspects' course_overviews
+        return not (is_enabled(sink) and sink.available())
+    except Exception:  # not registered (or its settings fail, reported where they are used): nothing else feeds it
         return True
-    available = getattr(sink, "available", None)
-    return not (available() if available is not None else True)
 
 
 def copy_overviews_from_courses(connection: Connection, keys: Sequence[str], dump_id: uuid.UUID,

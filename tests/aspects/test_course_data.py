@@ -216,3 +216,29 @@ def test_a_play_window_that_cannot_be_read_in_the_modulestore_is_left_out_with_a
     assert ZH_VIDEO in {b.usage_key for b in blocks} and ZH_VIDEO not in course.extras.videos
     assert f"block {ZH_VIDEO}: its completion mode or play window cannot be read (OverflowError: " in caplog.text
     assert course.extras.completion_modes["video"] == "completable"
+
+
+def test_course_rows_come_from_the_outline_only_where_no_course_overviews_sink_runs(aspects, settings):
+    """With the course_overviews sink running here (the model installed and the sink on), only it writes them."""
+    from event_sinks.registry import registry
+    from event_sinks.sinks.course_overviews import CourseOverviewSink
+
+    from .conftest import DEMO_KEY
+
+    connection, database = aspects.connection, aspects.database
+    create_aspects_tables(connection, database)
+    added = "course_overviews" not in registry.names()  # an editable install made before the entry point
+    if added:
+        registry.register(CourseOverviewSink, "tests")
+    try:
+        settings.EVENT_SINKS = {**settings.EVENT_SINKS,
+                                "SINKS": {"course_overviews": {"MODEL": "testapp.CourseOverview"}}}
+        publish(DEMO_KEY)
+        assert overviews(connection, database) == {}  # the model sink runs: the outline writes no course row
+        settings.EVENT_SINKS = {**settings.EVENT_SINKS, "SINKS": {
+            "course_overviews": {"MODEL": "testapp.CourseOverview", "ENABLED": False}}}
+        publish(DEMO_KEY)
+        assert list(overviews(connection, database)) == [DEMO_KEY]  # switched off: the outline's dump writes it
+    finally:
+        if added:
+            registry.unregister("course_overviews")
