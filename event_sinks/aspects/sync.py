@@ -46,8 +46,8 @@ class Action:
 
 
 def _exists(connection: Connection, database: str, name: str) -> bool:
-    return bool(connection.query("SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
-                                 {"db": database, "t": name})[0][0])
+    return bool(connection.value("SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+                                 {"db": database, "t": name}))
 
 
 def _current(connection: Connection) -> str:
