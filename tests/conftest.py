@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import sys
 import types
@@ -21,6 +22,16 @@ from .support.chhttp import ClickHouseHTTPServer
 
 SHARED_COURSES = Path(__file__).resolve().parents[1].parent / "shared" / "courses"
 _counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _root_log_level():
+    """Celery's test worker (``start_worker``) sets the root logger to its loglevel, ERROR, and never back:
+    restore it after each test, so a later test's caplog still sees warnings."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
