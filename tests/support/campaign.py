@@ -294,12 +294,14 @@ class Probe:
                 if key in seen:
                     found.append(f"{self.name} {sink} {key}: the view mixes dumps {seen[key][0]} and {dump_id}")
                 seen[key] = (dump_id, count, at)
+            # a key whose view shows a newer whole dump than the ledger names is fine on both sides
             unlogged = {key for key in seen if self._unlogged_but_whole(sink, seen[key], logged.get(key))}
-            for key in sorted((set(seen) - unlogged) ^ set(ledger)):
+            shown, named = set(seen) - unlogged, set(ledger) - unlogged
+            for key in sorted(shown ^ named):
                 if key not in seen and self._unlogged_tombstone(sink, logged[key][3], key):
                     continue
-                found.append(f"{self.name} {sink} {key}: in the {'view' if key in seen else 'ledger'} only")
-            for key in sorted((set(seen) - unlogged) & set(ledger)):
+                found.append(f"{self.name} {sink} {key}: in the {'view' if key in shown else 'ledger'} only")
+            for key in sorted(shown & named):
                 if seen[key][0] != ledger[key][0]:
                     found.append(f"{self.name} {sink} {key}: the view shows dump {seen[key][0]}, the ledger "
                                  f"{ledger[key][0]}")
