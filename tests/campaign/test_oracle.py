@@ -48,7 +48,7 @@ def test_a_ledger_lagging_a_whole_newer_dump_is_no_break(lagging_ledger):
 def test_a_view_showing_rows_no_dump_wrote_is_a_break(lagging_ledger):
     shown = lagging_ledger.query(f"SELECT DISTINCT dump_id FROM {{db}}.{SINK}")
     assert len(shown) == 1
-    lagging_ledger.query(f"ALTER TABLE {{db}}.{SINK}_dumps DELETE WHERE dump_id = {{d:UUID}} SETTINGS mutations_sync = 1",
-                         {"d": shown[0][0]})
+    lagging_ledger.query(f"ALTER TABLE {{db}}.{SINK}_dumps DELETE WHERE dump_id = {{d:UUID}} "
+                         "SETTINGS mutations_sync = 1", {"d": shown[0][0]})
     problems = lagging_ledger.view_problems(lagging_ledger.snapshot()["current"])
     assert len(problems) == 1 and "the view shows dump" in problems[0], problems
