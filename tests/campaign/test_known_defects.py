@@ -104,3 +104,14 @@ def test_an_error_from_the_engine_is_one_paragraph(through_proxy):
         call_command("sink_query", "SELECT count() AS n FROM course_outline", stdout=io.StringIO())
     assert fault.hits, "the fault did not fire"
     assert "\n" not in str(caught.value) and "404" in str(caught.value), str(caught.value)
+
+
+def test_a_damaged_syntax_tree_is_no_refusal_of_the_query(through_proxy):
+    # seed 16, http-016: random bytes for the answer to EXPLAIN AST made a SELECT "refused: a SELECT statement"
+    fault = Mangle(match=statement("EXPLAIN AST"), how="body", times=None, seed=1)
+    through_proxy.inject(fault)
+    with pytest.raises(CommandError) as caught:
+        call_command("sink_query", "SELECT count() AS n FROM course_outline", stdout=io.StringIO())
+    assert fault.hits, "the fault did not fire"
+    message = str(caught.value)
+    assert "refused" not in message and "ClickHouse at" in message and "damaged" in message, message

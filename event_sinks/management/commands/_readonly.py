@@ -25,8 +25,9 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from ...clickhouse import diagnostics
 from ...clickhouse.diagnostics import SYNTAX_ERROR
-from ...errors import EngineError, EventSinksError
+from ...errors import EngineError, EngineUnavailableError, EventSinksError
 
 if TYPE_CHECKING:
     from ...clickhouse import Connection
@@ -106,7 +107,7 @@ def check(connection: Connection, sql: str, timeout: float) -> str:
     nodes = [(len(m["indent"]), m["kind"], m["name"] or "") for m in map(_NODE.match, lines) if m]
     if not nodes:
         raise RefusedQuery(f"sink_query could not check the query: the engine gave no syntax tree for {text!r}")
-    _check_kind(nodes, text)
+    _check_kind(connection, nodes, text)
     _check_calls(nodes, _readonly_table_functions(connection, timeout))
     return text
 
@@ -142,9 +143,16 @@ def _is_read(kind: str) -> bool:
     return kind.startswith(READ_KINDS)
 
 
-def _check_kind(nodes: list[tuple[int, str, str]], text: str) -> None:
+def _check_kind(connection: Connection, nodes: list[tuple[int, str, str]], text: str) -> None:
     first = text.split(None, 1)[0].upper()
     depth, kind, _ = nodes[0]
+    if (depth or not _is_read(kind)) and first in READ_WORDS:
+        # formatQuery wrote a reading keyword first, so the tree of a reading statement was expected:
+        # the engine's two answers disagree, one was damaged on its way (nothing was run)
+        raise EngineUnavailableError(
+            f"ClickHouse at {connection.target.masked} formatted the query as a {first} statement, but its "
+            f"syntax tree begins {diagnostics.short(kind)!r}: an answer was damaged between this host and the "
+            "server (a proxy or a gateway); nothing was run")
     if depth or not _is_read(kind):
         raise RefusedQuery(NOT_A_READ.format(first))
     children = [n for n in nodes[1:] if n[0] == 1]
