@@ -90,6 +90,9 @@ class _Statements:
             f"WHERE {self.key} IN {{keys:Array(String)}} AND dumped_at < {_AT} GROUP BY {self.key}"
         )
 
+    def merge(self, on_cluster: str) -> str:
+        return f"OPTIMIZE TABLE {self.current}{on_cluster} FINAL"
+
     def take_back(self) -> str:
         return (
             f"INSERT INTO {self.current} ({self.columns})\n{one_part_settings()}\n"  # noqa: S608 - only validated identifiers
@@ -100,6 +103,10 @@ class _Statements:
 
 
 _AT = "fromUnixTimestamp64Micro({at:Int64}, 'UTC')"
+#: A run that dumped at least this many keys merges the current table down (:meth:`CurrentTable.merge`).
+MERGE_AFTER_KEYS = 100
+#: How long a merge after a backfill may take, in seconds (it goes on in the server after a timeout).
+MERGE_TIMEOUT = 600.0
 #: Keys per statement: statement parameters travel in the request's URL, which servers and proxies bound.
 KEYS_PER_STATEMENT = 500
 
@@ -160,6 +167,17 @@ class CurrentTable:
                 "asynchronously)" + (f" ({len(wrong)} keys differ)" if len(wrong) > 1 else "")
                 + "; the dump is not committed and the previous dump stays visible"
             )
+
+    def merge(self) -> None:
+        """Merge the current table into one part per partition (``OPTIMIZE ... FINAL``); raises :class:`EngineError`.
+
+        Readers read the table ``FINAL``, which merges on the fly the parts whose key ranges overlap. A
+        publish writes one small part that overlaps only its course; a backfill writes parts that
+        each span every course, so until the background merges catch up -- they may not, at several
+        versions per row -- every read merges them all (a count of 5,000 courses: 497 ms instead of
+        3 ms, docs/decisions/0007-current-tables.rst). A run that dumped many keys merges once at its end.
+        """
+        self.connection.command(self.sql.merge(self.connection.renderer.on_cluster))
 
     def delete(self, keys: list[str], dump_id: uuid.UUID, at: datetime) -> None:
         """Delete every current row of ``keys`` (a tombstone of version ``at``), then check it."""

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from .. import aspects
-from ..clickhouse import Connection, get_connection
+from ..clickhouse import Connection, deadline, get_connection
 from ..clickhouse.encoding import datetime64_scales, micros, prepare_columns
 from ..core import visibility
 from ..core.columns import ColumnBatch, Constant
@@ -38,7 +38,7 @@ from ..core.schema import quote
 from ..core.sink import Sink
 from ..errors import DumpError, EngineError, EventSinksError
 from . import ledger
-from .current import CurrentTable
+from .current import MERGE_AFTER_KEYS, MERGE_TIMEOUT, CurrentTable
 from .results import DumpResult
 from .retention import Retention
 
@@ -136,6 +136,25 @@ class Dumper:
                        dump_id, versions.get(key, ""))
             for key in keys
         ]
+
+    def after_run(self, dumped: int) -> None:
+        """Housekeeping once a run has dumped ``dumped`` keys: after a backfill, merge the current table.
+
+        Never raises: the dumps are complete whatever happens here (a failed merge is logged and the
+        engine's background merges do the work later).
+        """
+        if dumped < MERGE_AFTER_KEYS:
+            return
+        started = time.monotonic()
+        try:
+            with deadline.apart(MERGE_TIMEOUT):
+                self.current.merge()
+        except EventSinksError as exc:
+            log.warning("event_sinks: merging %s after %d dumps failed (the engine's background merges will "
+                        "catch up; reads are slower until then): %s", self.sink.current_table_name, dumped, exc)
+            return
+        log.info("event_sinks: merged %s after %d dumps in %.1fs", self.sink.current_table_name, dumped,
+                 time.monotonic() - started)
 
     def delete_key(self, key: str) -> DumpResult:
         """A tombstone for one key."""
