@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 from ..errors import EventSinksError, SinkDefinitionError, UnsafeIdentifierError
 from . import visibility
-from .columns import ColumnBatch, row_columns
+from .columns import ColumnBatch, joined, row_columns
 from .schema import Column, Schema, Table, View, identifier
 from .triggers import Trigger
 
@@ -94,9 +94,15 @@ class Sink:
     #: columns no two rows of a dump share; None: see :attr:`row_identity`
     identity: ClassVar[tuple[str, ...] | None] = None
     triggers: ClassVar[tuple[Trigger, ...]] = ()
-    #: keys dumped together as one dump (one ledger insert): 1 for big keys (a course), hundreds or
-    #: thousands for sinks with one small row per key (a model's objects).
+    #: keys dumped together as one dump (one ledger insert) by a run of many keys: hundreds or thousands
+    #: for sinks with one small row per key (a model's objects), a few dozen for big keys (courses: see
+    #: ``rows_per_dump``), 1 for one dump per key. A run of one key is one dump of one key whatever it is.
     keys_per_dump: ClassVar[int] = 1
+    #: None, or the rows a dump of several keys should hold about (sinks whose keys are big): a run then
+    #: dumps its first key alone and sizes each dump after that from the rows per key of the one before
+    #: (at most ``keys_per_dump`` keys), and a dump of n keys may wait n DUMP_TIMEOUTs for the engine,
+    #: what its keys had dumped one by one.
+    rows_per_dump: ClassVar[int | None] = None
     #: personal data: disabled unless the settings enable the sink explicitly.
     pii: ClassVar[bool] = False
     description: ClassVar[str] = ""
@@ -211,6 +217,14 @@ class Sink:
         """
         return announced
 
+    def dump_group(self) -> int:
+        """The most keys one dump of a run of many keys holds here: ``keys_per_dump`` by default.
+
+        Asked once per run (:func:`event_sinks.dumping.dump`); a sink may say less where grouping would
+        cost more than it saves (a course sink whose source reads the whole course to tell its version).
+        """
+        return self.keys_per_dump
+
     def job(self) -> AbstractContextManager[object]:
         """A context around one unit of dump work: the version checks and dumps of some keys.
 
@@ -262,16 +276,30 @@ class Sink:
     def column_batches(self, keys: list[str], batch_size: int) -> Iterator[ColumnBatch]:
         """What the dumper writes for ``keys``: column batches of at most ``batch_size`` rows.
 
-        One key of a sink with :meth:`serialize_columns` takes that fast path; otherwise the rows of
-        :meth:`serialize` (one key) or :meth:`serialize_many` (several) are gathered into batches and
-        transposed, whether they are row instances or tuples.
+        One key of a sink with :meth:`serialize_columns` takes that fast path. Several keys of a sink
+        that overrides :meth:`serialize_columns` but not :meth:`serialize_many` take it key after key,
+        lazily (a key is serialized once the batches of the key before it are handed on), their
+        batches joined into batches of ``batch_size`` rows (:func:`~event_sinks.core.columns.joined`):
+        a dump of 50 courses of 1,000 blocks is one insert of 50,000 rows, not 50 of 1,000. Otherwise
+        the rows of :meth:`serialize` (one key) or :meth:`serialize_many` (several) are gathered into
+        batches and transposed, whether they are row instances or tuples.
         """
         if len(keys) == 1:
             fast = self.serialize_columns(keys[0], batch_size)
             if fast is not None:
                 return iter(fast)
             return self.batch_rows(self.serialize(keys[0]), batch_size)
+        cls = type(self)
+        if cls.serialize_columns is not Sink.serialize_columns and cls.serialize_many is Sink.serialize_many:
+            return joined(self._batches_of_each(keys, batch_size), batch_size)
         return self.batch_rows(self.serialize_many(keys), batch_size)
+
+    def _batches_of_each(self, keys: list[str], batch_size: int) -> Iterator[ColumnBatch]:
+        """The column batches of each key in turn (its rows, batched, where it has no fast path)."""
+        for key in keys:
+            fast = self.serialize_columns(key, batch_size)
+            yield from self.batch_rows(self.serialize(key), batch_size) if fast is None else fast
+            del fast  # the key's source (a course) goes before the next key's is read
 
     def batch_rows(self, rows: Iterable[Any], batch_size: int) -> Iterator[ColumnBatch]:
         """Rows (instances or tuples in field order) as column batches of at most ``batch_size`` rows."""

@@ -148,10 +148,13 @@ def test_many_keys_per_dump_commit_together(engine, words, monkeypatch):
     assert [(r.key, r.rows) for r in summary.results] == [(f"d{i}", i + 1) for i in range(5)]
     assert len({r.dump_id for r in summary.results}) == 2  # d0-d2 and d3-d4
     assert len(current(engine)) == 15
-    # A failure inside a group fails the whole group; the others stay as they were.
+    # A key failing inside a group fails alone: the group is dumped again key by key; the broken
+    # key's previous dump stays visible.
     sample_sink.SOURCE.update({f"d{i}": ["new"] for i in range(5)})
     sample_sink.FAIL_AFTER["d1"] = 0
     summary = dump("test_words", connection=engine)
-    assert [r.status for r in summary.results] == ["failed"] * 3 + ["dumped"] * 2
-    assert [r[2] for r in current(engine, "d0")] == ["w0"]
+    assert [r.status for r in summary.results] == ["dumped", "failed", "dumped", "dumped", "dumped"]
+    assert "source of d1 broke" in summary.results[1].error
+    assert [r[2] for r in current(engine, "d0")] == ["new"]
+    assert [r[2] for r in current(engine, "d1")] == ["w1", "w1"]
     assert [r[2] for r in current(engine, "d4")] == ["new"]

@@ -95,8 +95,8 @@ def current_state(engine: Connection, sink: str = SINK, key_column: str = "cours
         else:  # copied whole, then its ledger insert was lost: newer than what the ledger names
             assert logged is None or dumped_at > logged[3], (
                 f"{key}: view shows dump {dump_id}, older than the ledger's current {logged[0]}")
-            written = engine.query(f"SELECT count() FROM {db}.{sink}_dumps WHERE dump_id = {{d:UUID}}",
-                                   {"d": dump_id})[0][0]
+            written = engine.query(f"SELECT count() FROM {db}.{sink}_dumps WHERE dump_id = {{d:UUID}} "
+                                   f"AND {key_column} = {{k:String}}", {"d": dump_id, "k": key})[0][0]
             assert count == written, f"{key}: view shows {count} of the {written} rows unlogged dump {dump_id} wrote"
         state[key] = (dump_id, count, version)
     for key, (dump_id, rows, _, dumped_at, deleted) in ledger.items():

@@ -295,7 +295,7 @@ class Probe:
                     found.append(f"{self.name} {sink} {key}: the view mixes dumps {seen[key][0]} and {dump_id}")
                 seen[key] = (dump_id, count, at)
             # a key whose view shows a newer whole dump than the ledger names is fine on both sides
-            unlogged = {key for key in seen if self._unlogged_but_whole(sink, seen[key], logged.get(key))}
+            unlogged = {key for key in seen if self._unlogged_but_whole(sink, key, seen[key], logged.get(key))}
             shown, named = set(seen) - unlogged, set(ledger) - unlogged
             for key in sorted(shown ^ named):
                 if key not in seen and self._unlogged_tombstone(sink, logged[key][3], key):
@@ -314,12 +314,14 @@ class Probe:
                 found.append(f"{self.name} {sink} {key}: {count} locations shown more than once")
         return found
 
-    def _unlogged_but_whole(self, sink: str, seen: tuple, logged: tuple | None) -> bool:
-        """Whether the view shows a dump newer than the ledger's current one, with every row it wrote."""
+    def _unlogged_but_whole(self, sink: str, key: str, seen: tuple, logged: tuple | None) -> bool:
+        """Whether the view shows a dump newer than the ledger's current one, with every row it wrote of ``key``
+        (a dump may hold several keys: a backfill's courses)."""
         dump_id, count, at = seen
         if logged is not None and (logged[0] == dump_id or at <= logged[3]):
             return False
-        written = self.query(f"SELECT count() FROM {{db}}.{sink}_dumps WHERE dump_id = {{d:UUID}}", {"d": dump_id})
+        written = self.query(f"SELECT count() FROM {{db}}.{sink}_dumps WHERE dump_id = {{d:UUID}} "
+                             "AND course_key = {k:String}", {"d": dump_id, "k": key})
         return written[0][0] == count
 
     def _unlogged_tombstone(self, sink: str, logged_at, key: str) -> bool:
