@@ -15,11 +15,20 @@ keys of current dumps, ``--resume``, a current table's fill, the Aspects sync --
 :func:`.ledger.superseded` still finds the newer dump, which is never deleted. The grace keeps a row
 just written (a concurrent dump that is reading its commit back, see :func:`.ledger.missing`) and the
 history of the last hour (what a run's summary or an operator counts).
+
+A run's own prune (:meth:`Retention.prune` with no keys) is **deferred** when the run was small: a
+publish dumps one course, and its two DELETEs were a quarter of the engine time of a 1,000-block
+dump. Its keys wait in a pool of this process (per database and sink) until :data:`DEFER_KEYS` keys
+wait or the oldest has waited :data:`DEFER_SECONDS`; the next run's prune then deletes for all of them.
+Readers read the current tables, so superseded ``*_dumps`` rows only take space meanwhile; keys whose
+prune a process never sent (it stopped) are pruned by their next complete dump, whose bound covers
+every older dump.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable
 from datetime import datetime
@@ -38,6 +47,32 @@ CHUNK = 500
 WAIT_SECONDS = 60.0
 #: How old a superseded ledger row must be (its ``completed_at``, on the server clock) to be deleted.
 LEDGER_GRACE_SECONDS = 3600.0
+#: A run's prune is sent once this many keys of a sink wait in the process's pool...
+DEFER_KEYS = 100
+#: ... or once the oldest of them has waited this many seconds.
+DEFER_SECONDS = 300.0
+
+
+class _Pool:
+    """Keys of one database and sink whose prune waits: key -> dumped_at of its last complete dump here."""
+
+    def __init__(self) -> None:
+        self.completed: dict[str, datetime] = {}
+        self.since = 0.0  # monotonic time the oldest waiting key joined
+
+    def due(self) -> bool:
+        return len(self.completed) >= DEFER_KEYS or time.monotonic() - self.since >= DEFER_SECONDS
+
+
+_pools: dict[tuple[str, str, str], _Pool] = {}
+_pools_lock = threading.Lock()
+
+
+def waiting(connection: Connection, sink: str) -> list[str]:
+    """The keys of ``sink`` whose prune waits in this process (for operators and tests)."""
+    with _pools_lock:
+        pool = _pools.get((connection.target.masked, connection.database, sink))
+        return sorted(pool.completed) if pool else []
 
 
 class Retention:
@@ -60,9 +95,21 @@ class Retention:
         """Delete superseded rows and ledger rows of ``keys`` (default: every recorded key), then forget them.
 
         Keys with no completed dump recorded here are left alone. ``wait`` asks for synchronous
-        deletes (or see :meth:`wait`).
+        deletes (or see :meth:`wait`). With neither, the prune may be deferred (see the module docstring).
         """
-        wanted = list(self.completed) if keys is None else list(dict.fromkeys(keys))
+        if keys is None and not wait:
+            self._defer()
+            try:
+                self._prune(list(self.completed), wait)
+            except Exception:
+                self._defer(back=True)  # what was not pruned waits again: the next run's prune retries it
+                raise
+            return
+        self._prune(list(self.completed) if keys is None else list(dict.fromkeys(keys)), wait)
+
+    def _prune(self, wanted: list[str], wait: bool) -> None:
+        if not wanted:
+            return
         known = sorted((self.completed[k], k) for k in wanted if k in self.completed)
         if len(known) < len(wanted):
             log.debug("event_sinks: %s: %d keys have no dump completed here; not pruned",
@@ -87,6 +134,21 @@ class Retention:
             self.connection.delete(compact, {**params, "sink": self.sink.name, "grace": grace}, background=not wait)
             for _, key in chunk:  # pruned: forget them, so a long backfill holds O(batch) keys
                 self.completed.pop(key, None)
+
+    def _defer(self, *, back: bool = False) -> None:
+        """Move the recorded keys to the process's pool; unless ``back``, take the whole pool when it is due."""
+        with _pools_lock:
+            pool = _pools.setdefault((self.connection.target.masked, self.connection.database, self.sink.name), _Pool())
+            if not pool.completed:
+                pool.since = time.monotonic()
+            for key, dumped_at in self.completed.items():
+                if key not in pool.completed or pool.completed[key] < dumped_at:
+                    pool.completed[key] = dumped_at
+            self.completed = {}
+            if not back and pool.due():
+                self.completed, pool.completed = pool.completed, {}
+        if not self.completed:
+            log.debug("event_sinks: %s: pruning deferred (%d keys wait)", self.sink.name, len(pool.completed))
 
     def wait(self, timeout: float = WAIT_SECONDS) -> bool:
         """Wait until the engine has applied every DELETE of this sink's table and the ledger; False on timeout."""

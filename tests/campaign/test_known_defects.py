@@ -115,3 +115,15 @@ def test_a_damaged_syntax_tree_is_no_refusal_of_the_query(through_proxy):
     assert fault.hits, "the fault did not fire"
     message = str(caught.value)
     assert "refused" not in message and "ClickHouse at" in message and "damaged" in message, message
+
+
+@pytest.mark.parametrize("times, said", [(None, "no row"), (1, "counts 21 rows")], ids=["every-answer", "the-rows"])
+def test_show_course_tells_a_lost_answer_from_a_course_never_dumped(through_proxy, times, said):
+    # seed 21, http-008: a gateway acknowledging the SELECT made show_course say "dump it first"
+    fault = Fault("ack", match=statement("course_blocks"), times=times)
+    through_proxy.inject(fault)
+    with pytest.raises(CommandError) as caught:
+        call_command("show_course", "course-v1:EventSinks+Demo101+2026", stdout=io.StringIO())
+    assert fault.hits, "the fault did not fire"
+    message = str(caught.value)
+    assert "dump it first" not in message and "ClickHouse at" in message and said in message, message

@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from event_sinks import dump
-from event_sinks.dumping import Dumper
+from event_sinks.dumping import Dumper, retention
 from event_sinks.errors import DumpError
 
 from ..support import sample_sink
@@ -87,7 +87,8 @@ def test_newer_dump_replaces_content_and_tombstone_removes_key(engine, words):
     assert Dumper(words, engine).current_versions() == {"one": words.version("one")}
 
 
-def test_retention_removes_superseded_dumps(engine, words):
+def test_retention_removes_superseded_dumps(engine, words, monkeypatch):
+    monkeypatch.setattr(retention, "DEFER_KEYS", 1)  # every run's prune is due (test_deferred_retention.py)
     sample_sink.SOURCE["doc"] = ["a", "b"]
     for _ in range(4):
         dump("test_words", ["doc"], connection=engine)

@@ -133,6 +133,10 @@ class Tree:
     def containers(self) -> list[str]:
         return self.files_of("course", *LEVELS)
 
+    def pick(self, rng: random.Random, *groups: list[str]) -> str | None:
+        """One file of the first group that has any; None when an earlier fault left none (not applied then)."""
+        return next((rng.choice(group) for group in groups if group), None)
+
     def write(self, root: Path) -> Path:
         root.mkdir(parents=True, exist_ok=True)
         files = {rel: node.xml().encode() for rel, node in self.nodes.items()}
@@ -171,7 +175,9 @@ def fault_double_reference(tree: Tree, rng: random.Random) -> set[str]:
             if i + 1 < depth:
                 node.children = [_pointer(chain[i + 1])] * 2
             tree.nodes[rel] = node
-        host = rng.choice(tree.files_of("sequential") or tree.files_of("course"))
+        host = tree.pick(rng, tree.files_of("sequential"), tree.files_of("course"))
+        if host is None:
+            return set()
         tree.nodes[host].children.append(_pointer(chain[0]) if tree.nodes[host].tag == "sequential"
                                          else f"<chapter><sequential>{_pointer(chain[0])}</sequential></chapter>")
         return set(chain) | {host}
@@ -198,7 +204,9 @@ def fault_cycle(tree: Tree, rng: random.Random) -> set[str]:
         tree.nodes[rel] = Node("vertical", {"display_name": "a"}, [_pointer(other)])
         tree.nodes[other] = Node("vertical", {"display_name": "b"}, [_pointer(rel)])
         culprits = {rel, other}
-    host = rng.choice(tree.files_of("sequential") or tree.files_of("vertical") or ["course/" + tree.run + ".xml"])
+    host = tree.pick(rng, tree.files_of("sequential"), tree.files_of("vertical"), ["course/" + tree.run + ".xml"])
+    if host is None:
+        return set()
     tree.nodes[host].children.append(_pointer(rel) if tree.nodes[host].tag in ("sequential", "vertical")
                                      else f"<chapter><sequential>{_pointer(rel)}</sequential></chapter>")
     return culprits | {host}
@@ -208,7 +216,9 @@ def fault_deep(tree: Tree, rng: random.Random) -> set[str]:
     """Blocks nested around and past the depth cap (32), inline or through pointer files, or XML nested
     past the parser's cap (256)."""
     depth = rng.choice([20, 28, 29, 30, 31, 40, 300, 3000])
-    host = rng.choice(tree.files_of("vertical") or tree.containers())
+    host = tree.pick(rng, tree.files_of("vertical"), tree.containers())
+    if host is None:
+        return set()
     if depth <= 40 and rng.random() < 0.5:
         chain = [f"vertical/deep{i}.xml" for i in range(depth)]
         for i, rel in enumerate(chain):
@@ -222,7 +232,9 @@ def fault_deep(tree: Tree, rng: random.Random) -> set[str]:
 
 def fault_huge_attribute(tree: Tree, rng: random.Random) -> set[str]:
     """A very long title (4-byte characters among them), thousands of attributes, or a long body."""
-    rel = rng.choice(tree.files_of())
+    rel = tree.pick(rng, tree.files_of())
+    if rel is None:
+        return set()
     node = tree.nodes[rel]
     kind = rng.choice(["title", "attributes", "body"])
     if kind == "title":
@@ -236,7 +248,9 @@ def fault_huge_attribute(tree: Tree, rng: random.Random) -> set[str]:
 
 def fault_oversized_file(tree: Tree, rng: random.Random) -> set[str]:
     """A block file over the 16 MB per-file cap."""
-    rel = rng.choice(tree.files_of(*LEAF_TAGS) or tree.files_of())
+    rel = tree.pick(rng, tree.files_of(*LEAF_TAGS), tree.files_of())
+    if rel is None:
+        return set()
     tree.nodes[rel].body += "<!--" + "x" * (17 * 1024 * 1024) + "-->"
     return {rel}
 
@@ -298,7 +312,9 @@ def fault_bad_xml(tree: Tree, rng: random.Random) -> set[str]:
 
 def fault_bad_attribute(tree: Tree, rng: random.Random) -> set[str]:
     """Dates that cannot be dates (out of range, garbage), flags that are not booleans, odd formats."""
-    rel = rng.choice(tree.files_of())
+    rel = tree.pick(rng, tree.files_of())
+    if rel is None:
+        return set()
     node = tree.nodes[rel]
     for _ in range(rng.randint(1, 3)):
         name = rng.choice(["start", "due", "graded", "visible_to_staff_only", "hide_from_toc", "format",
@@ -309,7 +325,9 @@ def fault_bad_attribute(tree: Tree, rng: random.Random) -> set[str]:
 
 def fault_url_name(tree: Tree, rng: random.Random) -> set[str]:
     """A pointer whose url_name leaves the export, is empty, too long for a file name, or odd."""
-    host = rng.choice(tree.containers())
+    host = tree.pick(rng, tree.containers())
+    if host is None:
+        return set()
     name = rng.choice(["../../outside", "..:..:outside", "/etc/passwd", "", " ", "a b", "x" * 300, ":", "con",
                        "a%2Fb", "é", ".", ".."])
     tag = "chapter" if tree.nodes[host].tag == "course" else LEVELS[min(2, LEVELS.index(tree.nodes[host].tag) + 1)] \
@@ -360,14 +378,18 @@ def fault_course_xml(tree: Tree, rng: random.Random) -> set[str]:
 
 def fault_nested_course(tree: Tree, rng: random.Random) -> set[str]:
     """An inline ``<course>`` inside a chapter (shows one location twice if taken for the root)."""
-    host = rng.choice(tree.files_of("chapter", "sequential") or tree.containers())
+    host = tree.pick(rng, tree.files_of("chapter", "sequential"), tree.containers())
+    if host is None:
+        return set()
     tree.nodes[host].children.append(f'<course url_name="{tree.run}" display_name="nested"/>')
     return {host}
 
 
 def fault_wide(tree: Tree, rng: random.Random) -> set[str]:
     """A unit with thousands of children."""
-    host = rng.choice(tree.files_of("vertical") or tree.containers())
+    host = tree.pick(rng, tree.files_of("vertical"), tree.containers())
+    if host is None:
+        return set()
     tree.nodes[host].children.extend(f'<html display_name="w{i}"/>' for i in range(rng.choice([500, 3000])))
     return {host}
 

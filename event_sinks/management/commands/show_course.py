@@ -45,8 +45,16 @@ class Command(SinkCommand):
             connection = connection_or_error()
             with connection.time_limit():  # a slow or trickling server holds it no longer than DUMP_TIMEOUT
                 lines = outline_lines(connection, key)
+                # No rows, or no answer? A count always answers with a row (Connection.value): a gateway
+                # answering in the server's place is then an engine error, not "never dumped".
+                shown = 0 if lines else connection.value(
+                    f"SELECT count() FROM {connection.renderer.qualified('course_blocks')} "  # noqa: S608 - only validated identifiers
+                    "WHERE course_key = {key:String}", {"key": key})
         except EventSinksError as exc:
             raise CommandError(str(exc)) from exc
+        if shown:
+            raise CommandError(f"ClickHouse at {connection.target.masked} answered the outline of {key} with no row, "
+                               f"but counts {shown} rows of it: an answer was lost between this host and the server")
         if not lines:
             raise CommandError(f"{key} has no current outline: dump it first (dump_sink course_outline {key})")
         self.stdout.write("\n".join(lines))
