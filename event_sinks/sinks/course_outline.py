@@ -130,7 +130,9 @@ class CourseOutlineSink(CourseSink):
             order += n
 
     def views(self) -> tuple[View, ...]:
-        o = f"{{db}}.{quote(self.view_name)}"
+        # The current table itself, not the course_outline view over it: the engine plans a view of a
+        # view in about 2 ms more per read (a label lookup: 7.3 ms -> 4.9 ms at 300 courses).
+        o = f"{{db}}.{quote(self.current_table_name)} FINAL"
         return (
             View(
                 "course_blocks",
