@@ -10,6 +10,8 @@ from typing import Any, ClassVar
 from opaque_keys import InvalidKeyError as OpaqueInvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
+from ..aspects import FEEDS
+from ..conf import get_settings
 from ..core.columns import ColumnBatch
 from ..core.sink import Sink
 from ..core.triggers import Trigger
@@ -116,8 +118,13 @@ class CourseSink(Sink, abstract=True):
 
         A run asks every key's version before its dump; a shared read keeps only the course read last,
         so a dump of several courses would read each again (OLX exports: a tarball extracted twice).
-        The modulestore tells a version from the course index or the root alone.
+        The modulestore tells a version from the course index or the root alone. One too for a sink that
+        feeds Aspects with the compatibility on (see below).
         """
+        if self.name in FEEDS and get_settings().aspects.get("ENABLED"):
+            # Aspects' feed takes each course's walk extras (completion modes, tags, play windows, the root's
+            # settings for course_overviews) from the course read at commit: only the last of a group's.
+            return 1
         try:
             source = get_course_source()
         except Exception:  # no source here: every key fails alone, as it would one by one

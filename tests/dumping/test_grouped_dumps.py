@@ -392,3 +392,21 @@ def test_the_run_reports_its_dumped_keys_to_the_dumper(embedded, monkeypatch):
     finally:
         set_course_source(None)
     assert calls == [5, 0]
+
+
+def test_with_aspects_on_a_backfill_of_the_outline_is_one_course_per_dump(settings, embedded, database):
+    """Aspects' feed takes each course's walk extras from the course read at commit: the last of a group only."""
+    settings.EVENT_SINKS = {**settings.EVENT_SINKS, "ASPECTS": {"ENABLED": True, "DATABASE": f"{database}_aspects"}}
+    close_connections()
+    store, keys = synthetic_store(4, 60)
+    set_course_source(ModulestoreSource(store))
+    try:
+        assert get_sink("block_relationships").dump_group() == COURSES_PER_DUMP  # it feeds nothing of Aspects'
+        summary = dump("course_outline", keys, raise_errors=True)
+    finally:
+        set_course_source(None)
+        close_connections()
+    assert len({r.dump_id for r in summary.results}) == 4
+    engine = Connection(get_settings())
+    overviews = engine.query(f"SELECT course_key FROM `{database}_aspects`.course_overviews ORDER BY course_key")
+    assert [key for (key,) in overviews] == keys  # a row from every course's read
