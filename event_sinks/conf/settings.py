@@ -215,7 +215,8 @@ class Settings:
         60, _seconds(True),
         "Seconds one dump may spend waiting for ClickHouse, all its requests together (reading the source "
         "is not counted): a slow or trickling server fails the dump after that, and a publish waits at "
-        "most this long per sink. Servers also get it as max_execution_time.",
+        "most this long per sink (a backfill's dump of n courses together, n times this). Servers also get "
+        "it as max_execution_time.",
     )
     auto_create_schema: bool = setting(
         True, _bool, "Create missing tables and views on first use (False where DDL is managed elsewhere).",
