@@ -28,7 +28,7 @@ from ..core.schema import Schema, Table, View, quote
 from ..errors import ConfigurationError, EngineError, EngineUnavailableError
 from . import deadline, diagnostics
 from .clock import ServerClock
-from .ddl import DEDUPLICATION_SETTING, Renderer
+from .ddl import DEDUPLICATION_SETTING, FINAL_SKIP_SETTING, Renderer
 from .deadline import TimeLimit
 from .one_part import one_part_settings
 
@@ -50,6 +50,8 @@ class Capabilities:
     insert_tokens: bool | None = None
     #: ``max_execution_time`` on the statements of a dump (a settings profile may forbid changing it).
     execution_limit: bool | None = None
+    #: :data:`.ddl.FINAL_SKIP_SETTING` (ClickHouse 25.x and later): learnt from ``system.settings``.
+    final_skip_setting: bool | None = None
 
 
 class Connection:
@@ -376,10 +378,22 @@ class Connection:
         for table in derived:  # after the upgrades: they read the tables an earlier version wrote
             if table.name not in existing:  # new beside the tables an earlier version wrote: filled from them
                 ran += self._fill(table)
+        if views and self.capabilities.final_skip_setting is None:
+            self._learn_final_settings()
         for view in views:
             ran += self._define_view(view, present.get(view.name))
             self._schemas_applied.add(("view", view))
         return ran
+
+    def _learn_final_settings(self) -> None:
+        """Whether views may name :data:`.ddl.FINAL_SKIP_SETTING`; an engine without it renders them without."""
+        known = bool(self.value("SELECT count() FROM system.settings WHERE name = {name:String}",
+                                {"name": FINAL_SKIP_SETTING}))
+        self.capabilities.final_skip_setting = known
+        if not known:
+            log.info("event_sinks: %s has no %s; views read the current tables FINAL with its default",
+                     self.target.masked, FINAL_SKIP_SETTING)
+            self.renderer = attrs.evolve(self.renderer, final_skip_setting=False)
 
     def _fill(self, table: Table) -> list[str]:
         """Give a table just created its starting rows (:attr:`Table.fill`), in one part."""

@@ -122,9 +122,15 @@ class Table:
         return tuple(c.type for c in self.columns)
 
 
+#: Ends a view's read of a current table ``FINAL``: the renderer puts the settings of such a read there
+#: (:data:`event_sinks.clickhouse.ddl.FINAL_SKIP_SETTING`).
+FINAL_SETTINGS = "{final_settings}"
+
+
 @attrs.frozen
 class View:
-    """A plain view. ``select`` is a template in which ``{db}`` is replaced by the quoted database.
+    """A plain view. ``select`` is a template in which ``{db}`` is replaced by the quoted database
+    (and :data:`FINAL_SETTINGS`, ending a read of a current table ``FINAL``, by the settings of such a read).
 
     Templates come from sink code, never from user input; everything a template interpolates is
     an identifier that was validated when the template was built.

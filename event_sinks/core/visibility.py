@@ -21,7 +21,7 @@ These are declarations only (part of the contract a sink's schema follows); writ
 
 from __future__ import annotations
 
-from .schema import Column, Index, Schema, Table, View, identifier, quote
+from .schema import FINAL_SETTINGS, Column, Index, Schema, Table, View, identifier, quote
 
 LOG_TABLE = "event_sinks_dump_log"
 CURRENT_VIEW = "event_sinks_current_dumps"
@@ -114,7 +114,7 @@ def current_rows_view(view_name: str, current: Table, columns: tuple[str, ...], 
     listed = ", ".join(quote(c) for c in columns)
     return View(
         view_name,
-        f"SELECT {listed}\nFROM {{db}}.{quote(current.name)} FINAL",  # noqa: S608 - only validated identifiers
+        f"SELECT {listed}\nFROM {{db}}.{quote(current.name)} FINAL{FINAL_SETTINGS}",  # noqa: S608 - only validated identifiers
         comment=f"current rows of sink {sink_name}",
     )
 

@@ -14,7 +14,7 @@ from itertools import islice
 import attrs
 
 from ..core.columns import ColumnBatch, Constant, column
-from ..core.schema import View, quote
+from ..core.schema import FINAL_SETTINGS, View, quote
 from ..courses import Course
 from .course_sink import CourseSink
 
@@ -142,7 +142,7 @@ class CourseOutlineSink(CourseSink):
                 "    section_title, subsection_title, section_location, subsection_location,\n"
                 "    section_ordinal, subsection_ordinal, unit_ordinal, order_in_course, depth,\n"
                 "    graded, visible_to_staff_only, detached, dumped_at\n"
-                f"FROM {o}",
+                f"FROM {o}{FINAL_SETTINGS}",
                 comment="every current block with its course name, section and subsection titles and label",
             ),
         )
