@@ -32,6 +32,11 @@ beforehand, inserted with clickhouse-connect alone, as benchmarks/run.py does: r
 column-oriented, and column-oriented with datetimes as ticks; the limit is the fastest of the three,
 and "share" is our dump's rate over it.
 
+The read alone: in the embedded worker, each round, the course walked through this library's reader
+(``read_course(key).blocks()``: every block loaded from the store, its fields read) with nothing
+written, then the same with the outline's columns built. Every contender pays at least that read, so
+an anchor's time over it is the most any sink could be ahead of that anchor on this store ("ceiling").
+
 ``--read-cost`` (seconds per block loaded, spent by the stand-in as CPU) defaults to 100 us: a
 stand-in figure, not a measurement of the real store. ``--xblock-floor`` measures its floor here:
 the XBlock library alone (installed from PyPI) building a block with ``construct_xblock_from_class``
@@ -231,6 +236,21 @@ class OursWorker:
                 insert(data, column_oriented=True)
 
         return {"rows": raw_rows, "cols": raw_cols, "ticks": raw_ticks}
+
+    def floor(self) -> dict[str, Any]:
+        """The read alone, as every contender must do it: the course from the store, every block's fields.
+
+        ``read_course(key).blocks()`` is this library's walk (what both course sinks share); the
+        anchors pay the same store for the same blocks. Then the outline's columns built from it, no
+        engine. No sink can be faster than the first: an anchor's time over it bounds every ratio.
+        """
+        from event_sinks import get_sink
+        from event_sinks.courses.sources import read_course
+
+        sink = get_sink("course_outline")
+        walk = timed(lambda: sum(1 for _ in read_course(KEY).blocks()))["seconds"]
+        columns = timed(lambda: sum(b.size for b in sink.column_batches([KEY], 100_000)))["seconds"]
+        return {"walk": walk, "columns": columns}
 
     def raw(self) -> dict[str, Any]:
         if self._raw is None:
@@ -448,6 +468,8 @@ def measure_size(n_blocks: int, contenders: list[Contender], read_cost: float, t
                       file=sys.stderr, flush=True)
                 if w.contender.kind == "ours":  # the engine's limit, measured in the same round
                     results[w.contender.name].setdefault("raw_runs", []).append(w.send("raw"))
+                if w.contender.name == "ours-embedded":  # the read alone, in the same round
+                    results[w.contender.name].setdefault("floor_runs", []).append(w.send("floor"))
     finally:
         for w in workers:
             w.close()
@@ -461,10 +483,16 @@ def measure_size(n_blocks: int, contenders: list[Contender], read_cost: float, t
             res["raw_rows_per_s"] = {form: n_blocks / s for form, s in best_raw.items()}
             res["engine_limit_rows_per_s"] = max(res["raw_rows_per_s"].values())
             res["share_of_engine_limit"] = res["blocks_per_s"] / res["engine_limit_rows_per_s"]
+        if "floor_runs" in res:
+            for part in ("walk", "columns"):
+                res[f"{part}_blocks_per_s"] = n_blocks / min(run[part] for run in res["floor_runs"])
     for ours in (c for c in contenders if c.kind == "ours"):
         res = results[ours.name]
         res["vs"] = {a.name: res["blocks_per_s"] / results[a.name]["blocks_per_s"]
                      for a in contenders if a.kind == "anchor"}
+        if "walk_blocks_per_s" in res:  # the most any sink could be ahead of an anchor: its time over the read's
+            res["ceiling_vs"] = {a.name: res["walk_blocks_per_s"] / results[a.name]["blocks_per_s"]
+                                 for a in contenders if a.kind == "anchor"}
     return {"blocks": n_blocks, "rounds": rounds, "contenders": results}
 
 
@@ -498,6 +526,15 @@ def print_tables(report: dict[str, Any]) -> None:
         row("share of the engine's limit", [cell(s, ours.name, lambda r: f"{r['share_of_engine_limit']:.0%}")
                                              for s in sizes])
         row("peak RSS growth, MB", [cell(s, ours.name, lambda r: f"{r['peak_growth_mb']:.0f}") for s in sizes])
+        if any("walk_blocks_per_s" in s["contenders"].get(ours.name, {}) for s in sizes):
+            row("the read alone (store walk, every block's fields), blocks/s",
+                [cell(s, ours.name, lambda r: f"{r.get('walk_blocks_per_s', 0):,.0f}") for s in sizes])
+            row("the read + the outline's columns (no engine), blocks/s",
+                [cell(s, ours.name, lambda r: f"{r.get('columns_blocks_per_s', 0):,.0f}") for s in sizes])
+            for anchor in (a for a in ANCHORS if a.name in names):
+                row(f"ceiling vs {anchor.label} (its time over the read's alone)",
+                    [cell(s, ours.name, lambda r, a=anchor: f"{r.get('ceiling_vs', {}).get(a.name, 0):.1f}x")
+                     for s in sizes])
     anchors = [a for a in ANCHORS if a.name in names]
     if anchors:
         print()
