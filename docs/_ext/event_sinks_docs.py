@@ -96,19 +96,19 @@ def _option_rows(parser: argparse.ArgumentParser, skip: set[str]) -> Iterable[tu
     for action in parser._actions:  # noqa: SLF001 - the parser's declared options
         if action.dest in skip or action.help == argparse.SUPPRESS:
             continue
-        if action.option_strings:
-            name = ", ".join(action.option_strings)
-        else:
-            name = action.metavar if isinstance(action.metavar, str) else action.dest.upper()
+        metavar = action.metavar if isinstance(action.metavar, str) else action.dest.upper()
+        many = " ..." if action.nargs in ("*", "+") else ""
+        if not action.option_strings:  # a positional argument: its name is its value
+            optional = " (optional)" if action.nargs in ("?", "*") else ""
+            yield metavar + many, optional.strip(" ()"), formatter._expand_help(action) if action.help else ""  # noqa: SLF001
+            continue
+        name = ", ".join(action.option_strings)
         if action.choices is not None:
-            value = " | ".join(str(c) for c in action.choices)
+            value = " | ".join(str(c) for c in action.choices) + many
         elif action.nargs == 0:
             value = ""
         else:
-            metavar = action.metavar if isinstance(action.metavar, str) else action.dest.upper()
-            value = metavar + (" ..." if action.nargs in ("*", "+") else "")
-        if action.nargs in ("*", "+") and action.choices is not None:
-            value += " ..."
+            value = metavar + many
         expanded = formatter._expand_help(action) if action.help else ""  # noqa: SLF001
         yield name, value, expanded
 
@@ -207,7 +207,7 @@ def _table_lines(table, title: str) -> Iterable[str]:
     yield "~" * len(title)
     yield ""
     if table.comment:
-        yield table.comment[0].upper() + table.comment[1:] + "."
+        yield table.comment + "."
         yield ""
     engine = table.engine + (f"({', '.join(table.engine_args)})" if table.engine_args else "")
     yield f"Table, engine ``{engine}`` (``Replicated*`` on a cluster), ``ORDER BY ({', '.join(table.order_by)})``."
@@ -231,7 +231,7 @@ def _view_lines(view, title: str, columns: tuple[str, ...] | None) -> Iterable[s
     yield "~" * len(title)
     yield ""
     if view.comment:
-        yield view.comment[0].upper() + view.comment[1:] + "."
+        yield view.comment + "."
         yield ""
     if columns:
         yield "View; columns: " + ", ".join(f"``{c}``" for c in columns) + "."
