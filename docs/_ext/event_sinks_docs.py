@@ -361,7 +361,8 @@ class DemoOutlineDirective(SphinxDirective):
         lines = []
         for block in course.blocks():
             if not block.detached:  # static tabs and about pages sit outside the tree
-                lines.append("    " * block.depth + f"{block.display_name or ''} ({block.block_type} {block.block_id})")
+                title = block.display_name or "(no display name)"
+                lines.append("    " * block.depth + f"{title}  [{block.block_type} {block.block_id}]")
         lines.append(f"key: {course.course_key}")
         text = "\n".join(lines)
         return [nodes.literal_block(text, text)]
