@@ -54,3 +54,10 @@ def demo_output(tmp_path_factory) -> str:
 @pytest.mark.parametrize("page", ["docs/quickstart.md", "README.md"])
 def test_the_shown_demo_output_is_what_the_demo_prints(page, demo_output):
     assert normalised(shown_demo_output(REPO / page)) == normalised(demo_output)
+
+
+def test_the_settings_page_lists_every_declared_key():
+    from event_sinks.conf.settings import FIELDS
+
+    listed = re.findall(r"^\| `([A-Z_]+)` \|", (REPO / "docs" / "settings.md").read_text(encoding="utf-8"), re.M)
+    assert sorted(listed) == sorted(FIELDS)

@@ -2,8 +2,8 @@
 
 ``.. event-sinks-settings::``
     every ``EVENT_SINKS`` key from :class:`event_sinks.conf.settings.Settings` (default and documentation)
-``.. event-sinks-command:: NAME``
-    one management command: its help and every option of its argparse parser
+``.. event-sinks-commands::`` (or ``.. event-sinks-command:: NAME`` for one)
+    every management command: its help and every option of its argparse parser
 ``.. event-sinks-cli::``
     the ``event-sinks`` command line: its usage text and the command aliases
 ``.. event-sinks-argparse:: MODULE:FUNCTION``
@@ -140,9 +140,13 @@ class CommandDirective(_Rst):
     allow_sections = True
 
     def lines(self) -> Iterable[str]:
+        return self.command_lines(self.arguments[0])
+
+    @staticmethod
+    def command_lines(name: str) -> Iterable[str]:
+        """The section of the command ``name``."""
         from django.core.management import load_command_class
 
-        name = self.arguments[0]
         command = load_command_class("event_sinks", name)
         parser = command.create_parser("manage.py", name)
         yield name
@@ -161,6 +165,22 @@ class CommandDirective(_Rst):
             yield from body.splitlines()
             yield ""
         yield from _options_table(parser, DJANGO_COMMON)
+
+
+class CommandsDirective(_Rst):
+    """Every management command of ``event_sinks`` (the modules of ``event_sinks/management/commands``)."""
+
+    allow_sections = True
+
+    def lines(self) -> Iterable[str]:
+        from pathlib import Path
+
+        from django.core.management import find_commands
+
+        import event_sinks.management
+
+        for name in sorted(find_commands(str(Path(event_sinks.management.__file__).parent))):
+            yield from CommandDirective.command_lines(name)
 
 
 class ArgparseDirective(_Rst):
@@ -372,6 +392,7 @@ def setup(app: Sphinx) -> dict[str, object]:
     """Register the directives (Sphinx calls it for ``extensions = [..., "event_sinks_docs"]``)."""
     app.add_directive("event-sinks-settings", SettingsDirective)
     app.add_directive("event-sinks-command", CommandDirective)
+    app.add_directive("event-sinks-commands", CommandsDirective)
     app.add_directive("event-sinks-argparse", ArgparseDirective)
     app.add_directive("event-sinks-cli", CliDirective)
     app.add_directive("event-sinks-schema", SchemaDirective)
