@@ -34,7 +34,7 @@ OUTPUT = REPO / "docs" / "tutorial" / "output"
 EXAMPLE = REPO / "examples" / "event-sinks-example"
 #: The transcripts in the tutorial's order; each test runs one, in the session the ones before it left.
 TRANSCRIPTS = ("install", "demo", "install-example", "dump", "rows", "dump-again", "migrate", "loaddata", "flags",
-               "backfill")
+               "backfill", "delete")
 #: What the copied checkout's path reads as in the transcripts.
 CHECKOUT = "/path/to/event-sinks"
 WRITE = os.environ.get("EVENT_SINKS_TUTORIAL_WRITE") == "1"
