@@ -34,7 +34,7 @@ OUTPUT = REPO / "docs" / "tutorial" / "output"
 EXAMPLE = REPO / "examples" / "event-sinks-example"
 #: The transcripts in the tutorial's order; each test runs one, in the session the ones before it left.
 TRANSCRIPTS = ("install", "demo", "install-example", "dump", "rows", "dump-again", "migrate", "loaddata", "flags",
-               "backfill", "delete")
+               "backfill", "delete", "edit", "publish")
 #: What the copied checkout's path reads as in the transcripts.
 CHECKOUT = "/path/to/event-sinks"
 WRITE = os.environ.get("EVENT_SINKS_TUTORIAL_WRITE") == "1"
@@ -103,8 +103,8 @@ class Session:
             return 0, ""
         timeout = INSTALL_TIMEOUT if UNCHECKED.match(command) else COMMAND_TIMEOUT
         try:
-            done = subprocess.run(["bash", "-c", command], cwd=self.cwd, env=self.env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True, timeout=timeout)
+            done = subprocess.run(["bash", "-c", command], cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             return -1, f"timed out after {timeout}s:\n{exc.output or ''}"
         return done.returncode, done.stdout.replace(str(self.root), CHECKOUT).rstrip("\n")
@@ -136,7 +136,12 @@ def _copy_checkout(target: Path) -> Path:
     for name in ("pyproject.toml", "setup.cfg", "README.md"):
         shutil.copy2(REPO / name, target / name)
     shutil.copytree(REPO / "event_sinks", target / "event_sinks", ignore=ignore)
-    shutil.copytree(EXAMPLE, target / "examples" / EXAMPLE.name, ignore=ignore)
+
+    def example_ignore(folder: str, names: list[str]) -> set[str]:
+        # a reader's run of the tutorial in the checkout leaves its copy of the demo course there
+        return set(ignore(folder, names)) | ({"course"} if Path(folder) == EXAMPLE else set())
+
+    shutil.copytree(EXAMPLE, target / "examples" / EXAMPLE.name, ignore=example_ignore)
     return target
 
 

@@ -14,5 +14,6 @@ INSTALLED_APPS = [
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "tutorial.sqlite3"}}
 EVENT_SINKS = {
     "DATA_DIR": "event_sinks_data",  # the directory the event-sinks command uses
+    "OLX_PATHS": ["course"],  # where the course sinks read courses: Open edX's modulestore is not here
 }
 LOGGING_CONFIG = None
