@@ -179,6 +179,11 @@ def test_every_transcript_is_run_and_included():
     page = (REPO / "docs" / "tutorial" / "index.rst").read_text(encoding="utf-8")
     missing = [name for name in TRANSCRIPTS if f"output/{name}.txt" not in page]
     assert not missing, f"docs/tutorial/index.rst does not include {missing}"
+    # code and outputs are included from files, never written in the page
+    written = [line for line in page.splitlines()
+               if re.match(r"\s*\.\. (code-block|code|sourcecode)::", line)
+               or (line.rstrip().endswith("::") and not line.lstrip().startswith(".."))]
+    assert not written, f"docs/tutorial/index.rst has literal blocks of its own: {written}"
 
 
 def test_only_what_varies_is_normalized():
