@@ -1,7 +1,7 @@
 """The command line: ``event-sinks COMMAND ...`` (or ``python -m event_sinks``), the commands without a Django project.
 
 Built-in settings: the embedded engine with its data in ``./event_sinks_data`` (``--dsn`` or the
-``EVENT_SINKS_DSN`` environment variable select another engine). Commands: ``dump_sink``,
+``EVENT_SINKS_DSN`` environment variable select another engine). Commands: ``dump`` (or ``dump_sink``),
 ``sink_schema``, ``list_sinks``, ``show COURSE_KEY``, ``query "SQL"``, and ``demo`` (dump the bundled
 sample course and show it).
 """
@@ -13,7 +13,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-ALIASES = {"show": "show_course", "query": "sink_query", "schema": "sink_schema", "list": "list_sinks"}
+ALIASES = {"dump": "dump_sink", "show": "show_course", "query": "sink_query", "schema": "sink_schema",
+           "list": "list_sinks"}
 COMMANDS = ("dump_sink", "sink_schema", "list_sinks", "show_course", "sink_query", "demo")
 DEMO_COURSE = Path(__file__).resolve().parent / "demo" / "course"
 DEMO_KEY = "course-v1:EventSinks+Demo101+2026"
@@ -22,7 +23,8 @@ USAGE = """usage: event-sinks [--dsn DSN] COMMAND [ARGS ...]   (--dsn may also f
 
 commands:
   demo                      dump the bundled sample course into the engine and show it
-  dump_sink SINK [KEY ...]  dump a sink (--all, --olx PATH, --force, --dry-run, ... see dump_sink --help)
+  dump SINK [KEY ...]       dump a sink (--all, --olx PATH, --force, --dry-run, ... see dump --help);
+                            also dump_sink
   list_sinks                the registered sinks
   sink_schema [SINK ...]    print the DDL, or --apply it
   show COURSE_KEY           a course's current outline as a tree

@@ -42,6 +42,12 @@ def test_dump_and_query_over_http_with_env_dsn(tmp_path, http_server):
     assert not (tmp_path / "event_sinks_data").exists()
 
 
+def test_dump_is_dump_sink(tmp_path):
+    result = cli("dump", "course_outline", "--all", "--olx", str(DEMO), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "course_outline: 1 dumped" in result.stdout
+
+
 def test_second_process_on_the_same_data_directory_gets_a_plain_error(tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c",
