@@ -131,8 +131,8 @@ class Dumper:
         seconds = time.monotonic() - started
         log.info("event_sinks: dumped %s: %d rows in %.3fs (dump %s)", what, rows, seconds, dump_id)
         share = seconds / len(keys)
-        return [
-            DumpResult(self.sink.name, key, "dumped", counts[key], nbytes if len(keys) == 1 else 0, share,
+        return [  # the engine reports the bytes of an insert, not of a key: each key its rows' share
+            DumpResult(self.sink.name, key, "dumped", counts[key], nbytes * counts[key] // rows if rows else 0, share,
                        dump_id, versions.get(key, ""))
             for key in keys
         ]

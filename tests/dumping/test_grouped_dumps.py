@@ -410,3 +410,17 @@ def test_with_aspects_on_a_backfill_of_the_outline_is_one_course_per_dump(settin
     engine = Connection(get_settings())
     overviews = engine.query(f"SELECT course_key FROM `{database}_aspects`.course_overviews ORDER BY course_key")
     assert [key for (key,) in overviews] == keys  # a row from every course's read
+
+
+def test_each_course_of_a_grouped_dump_reports_its_share_of_the_bytes(embedded):
+    store, keys = synthetic_store(3, 200)
+    set_course_source(ModulestoreSource(store))
+    try:
+        grouped = dump("course_outline", keys, keys_per_dump=3)
+        alone = dump("course_outline", keys[:1], skip_unchanged=False)
+    finally:
+        set_course_source(None)
+    shared = [r for r in grouped.results if [x.dump_id for x in grouped.results].count(r.dump_id) > 1]
+    assert shared  # some courses went in one dump
+    assert all(r.bytes > 0 for r in grouped.results)  # the engine counts an insert's bytes, shared by rows
+    assert sum(r.bytes for r in grouped.results) == pytest.approx(3 * alone.results[0].bytes, rel=0.2)
