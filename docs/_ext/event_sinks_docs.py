@@ -217,9 +217,11 @@ class CliDirective(_Rst):
 # -- schema -----------------------------------------------------------------------------------------
 
 
-def _view_sql(select: str) -> str:
-    """A view's SELECT as the default database sees it (the renderer's placeholders filled in)."""
-    return select.replace("{db}", "`event_sinks`").replace("{final_settings}", "")
+def _view_sql(view) -> str:
+    """A view's statement as the library renders it for the default database (``DATABASE``: event_sinks)."""
+    from event_sinks.clickhouse.ddl import Renderer
+
+    return Renderer("event_sinks").create_view(view)
 
 
 def _table_lines(table, title: str) -> Iterable[str]:
@@ -258,7 +260,7 @@ def _view_lines(view, title: str, columns: tuple[str, ...] | None) -> Iterable[s
         yield ""
     yield ".. code-block:: sql"
     yield ""
-    for line in _view_sql(view.select).splitlines():
+    for line in _view_sql(view).splitlines():
         yield "    " + line
     yield ""
 
