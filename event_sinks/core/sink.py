@@ -7,9 +7,11 @@ key for the course sinks). Subclasses declare:
 - ``row_type``: an attrs class whose fields carry ClickHouse column types (see :func:`column`);
 - ``key_field``: the row field that holds the key the sink is dumped by;
 - ``order_by``: extra sorting-key columns after the key;
-- ``identity``: optional, columns whose values no two rows of a dump share; they sort the current
-  table (default: the key, ``order_by``, and a number telling apart rows that share those); the
-  course outline says ``("location",)`` so that a lookup by location is a primary-key lookup;
+- ``identity``: optional, columns whose values no two rows of a dump share, nor two rows of different
+  keys (the current table keeps one row per identity, so an identity must name its key); they sort the
+  current table (default: the key, ``order_by``, and a number telling apart rows that share those); the
+  course outline says ``("location",)`` (a location names its course) so that a lookup by location is
+  a primary-key lookup;
 - ``triggers``: the signals that make a key dirty (see :mod:`event_sinks.core.triggers`);
 
 and implement the hooks ``keys()``, ``serialize(key)`` and optionally ``version(key)``,
@@ -91,7 +93,7 @@ class Sink:
     row_type: ClassVar[type]
     key_field: ClassVar[str]
     order_by: ClassVar[tuple[str, ...]] = ()
-    #: columns no two rows of a dump share; None: see :attr:`row_identity`
+    #: columns no two rows of a dump share, nor rows of two keys; None: see :attr:`row_identity`
     identity: ClassVar[tuple[str, ...] | None] = None
     triggers: ClassVar[tuple[Trigger, ...]] = ()
     #: keys dumped together as one dump (one ledger insert) by a run of many keys: hundreds or thousands
