@@ -378,8 +378,9 @@ class Connection:
         for table in derived:  # after the upgrades: they read the tables an earlier version wrote
             if table.name not in existing:  # new beside the tables an earlier version wrote: filled from them
                 ran += self._fill(table)
-        if views and self.capabilities.final_skip_setting is None:
-            self._learn_final_settings()
+        if self.capabilities.final_skip_setting is None and any(
+                not self._defined(view, present.get(view.name)) for view in views):
+            self._learn_final_settings()  # only when a view is to be written: a view in place says it already
         for view in views:
             ran += self._define_view(view, present.get(view.name))
             self._schemas_applied.add(("view", view))
@@ -440,9 +441,13 @@ class Connection:
                 statements.append(statement)
         return statements
 
+    def _defined(self, view: View, present: tuple[str, str, str] | None) -> bool:
+        """Whether ``view`` exists with the definition this renderer gives it (its comment's marker)."""
+        return present is not None and present[2] == self.renderer.view_comment(view)
+
     def _define_view(self, view: View, present: tuple[str, str, str] | None) -> list[str]:
         """(Re)create ``view`` unless it already has its definition; returns the statement run, if any."""
-        if present is not None and present[2] == self.renderer.view_comment(view):
+        if self._defined(view, present):
             return []
         statement = self.renderer.create_view(view)
         self.command(statement)

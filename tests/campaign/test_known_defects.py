@@ -62,7 +62,10 @@ def test_an_unreadable_answer_logs_no_traceback(through_proxy, caplog):
 
 def test_an_empty_answer_to_a_query_is_an_engine_error(through_proxy):
     through_proxy.inject(Fault("ack", match=every, nth=2, times=None))
-    error = failure_of(dump("course_outline"))
+    try:
+        error = failure_of(dump("course_outline"))
+    except EngineUnavailableError as exc:  # the schema's own queries may be the first to get no row
+        error = str(exc)
     assert "IndexError" not in error and "ClickHouse" in error, error
 
 
