@@ -50,7 +50,8 @@ class Capabilities:
     insert_tokens: bool | None = None
     #: ``max_execution_time`` on the statements of a dump (a settings profile may forbid changing it).
     execution_limit: bool | None = None
-    #: :data:`.ddl.FINAL_SKIP_SETTING` (ClickHouse 25.x and later): learnt from ``system.settings``.
+    #: :data:`.ddl.FINAL_SKIP_SETTING` (recent servers have it; older ones refuse a view naming it): learnt
+    #: from ``system.settings`` when a view is to be written.
     final_skip_setting: bool | None = None
 
 
