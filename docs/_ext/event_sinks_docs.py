@@ -224,13 +224,18 @@ def _view_sql(view) -> str:
     return Renderer("event_sinks").create_view(view)
 
 
-def _table_lines(table, title: str) -> Iterable[str]:
+def _heading(title: str, comment: str) -> Iterable[str]:
+    """A table's or view's section title and its comment, as a paragraph."""
     yield title
     yield "~" * len(title)
     yield ""
-    if table.comment:
-        yield table.comment + "."
+    if comment:
+        yield comment + "."
         yield ""
+
+
+def _table_lines(table, title: str) -> Iterable[str]:
+    yield from _heading(title, table.comment)
     engine = table.engine + (f"({', '.join(table.engine_args)})" if table.engine_args else "")
     yield f"Table, engine ``{engine}`` (``Replicated*`` on a cluster), ``ORDER BY ({', '.join(table.order_by)})``."
     yield ""
@@ -249,12 +254,7 @@ def _table_lines(table, title: str) -> Iterable[str]:
 
 
 def _view_lines(view, title: str, columns: tuple[str, ...] | None) -> Iterable[str]:
-    yield title
-    yield "~" * len(title)
-    yield ""
-    if view.comment:
-        yield view.comment + "."
-        yield ""
+    yield from _heading(title, view.comment)
     if columns:
         yield "View; columns: " + ", ".join(f"``{c}``" for c in columns) + "."
         yield ""
